@@ -1,0 +1,84 @@
+"""Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
+
+A malformed dict breaks ``import airflow`` for the whole environment, so a test validates it
+against Airflow's own ``provider_info.schema.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_COMMON_FIELDS: dict[str, Any] = {
+    "max_qps": {
+        "label": "Max requests per second",
+        "description": "Client-side request rate limit shared by every task and trigger of this connection.",
+        "schema": {"type": ["number", "null"], "minimum": 0.1},
+    },
+    "allow_private_hosts": {
+        "label": "Allow private download hosts",
+        "description": "Allow downloads from private or loopback addresses (local simulator, on-premise storage).",
+        "schema": {"type": ["boolean", "null"]},
+    },
+    "read_timeout": {
+        "label": "Read timeout (s)",
+        "description": "Seconds to wait for an API answer (default 60).",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+}
+
+
+def _bearer_connection(conn_type: str, hook: str, name: str, base_url: str) -> dict[str, Any]:
+    return {
+        "connection-type": conn_type,
+        "hook-class-name": hook,
+        "hook-name": name,
+        "ui-field-behaviour": {
+            "hidden-fields": ["login", "port", "schema"],
+            "relabeling": {"host": "API base URL", "password": "API Key"},
+            "placeholders": {
+                "host": base_url,
+                "password": "your API key",
+                "extra": '{"max_qps": 5}',
+            },
+        },
+        "conn-fields": dict(_COMMON_FIELDS),
+    }
+
+
+def get_provider_info() -> dict[str, Any]:
+    from airflow_provider_avatar import __version__
+
+    return {
+        "package-name": "airflow-provider-avatar",
+        "name": "Avatar",
+        "description": "Drive AI avatar, video-generation and live-stream services from Airflow: "
+        "create remote tasks, wait for them with deferrable sensors, download the videos.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Scenext",
+                "external-doc-url": "https://docs.scenext.cn/en/api-reference/generate-video",
+                "tags": ["service"],
+            },
+        ],
+        "hooks": [
+            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.hooks.scenext"]},
+        ],
+        "operators": [
+            {"integration-name": "Scenext", "python-modules": [
+                "airflow_provider_avatar.operators.scenext", "airflow_provider_avatar.operators.download"]},
+        ],
+        "sensors": [
+            {"integration-name": "Scenext", "python-modules": [
+                "airflow_provider_avatar.sensors.scenext", "airflow_provider_avatar.sensors.base"]},
+        ],
+        "triggers": [
+            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.triggers.task_status"]},
+        ],
+        "connection-types": [
+            _bearer_connection(
+                "scenext", "airflow_provider_avatar.hooks.scenext.ScenextHook", "Scenext",
+                "https://api.scenext.cn/api",
+            ),
+        ],
+    }

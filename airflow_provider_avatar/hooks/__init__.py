@@ -1,0 +1,1 @@
+"""One hook per service; each reads its Airflow Connection once."""

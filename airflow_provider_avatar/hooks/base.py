@@ -1,0 +1,215 @@
+"""The base of every service hook: connection → endpoint, sync and async calls, status reads.
+
+A hook reads its Connection once per instance, through the sync API in workers and the async
+API in triggers, into one cache slot. Service hooks add only their own calls (create, stop…);
+status reads, retries, rate limiting and error mapping live here and below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import BaseHook
+
+from airflow_provider_avatar.exceptions import AvatarError, AvatarInputError
+from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.status import TaskStatus
+from airflow_provider_avatar.transport.policy import RetryPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_avatar.transport.endpoint import Endpoint
+    from airflow_provider_avatar.transport.sync import SyncTransport
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _as_float(name: str, value: Any, default: float | None) -> float | None:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"connection extra {name!r} must be a number; got {value!r}") from None
+    if number <= 0:
+        raise ValueError(f"connection extra {name!r} must be positive; got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class HookConfig:
+    """Everything read from a Connection, validated. ``repr`` hides the credentials."""
+
+    base_url: str
+    credentials: Credentials = field(repr=False)
+    max_qps: float | None
+    connect_timeout: float
+    read_timeout: float
+    max_attempts: int
+    allow_private_hosts: bool
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+class AvatarBaseHook(BaseHook):
+    """Base hook. Subclasses set the four Airflow class attributes and ``protocol``."""
+
+    conn_name_attr: ClassVar[str] = "conn_id"
+    protocol: ClassVar[ServiceProtocol]
+    #: Connection field that holds the secret, named in errors (never its value).
+    secret_label: ClassVar[str] = "API key"
+    #: Does the service need the connection's login (e.g. an AppId)?
+    login_required: ClassVar[bool] = False
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or getattr(self, "default_conn_name")
+        self._config: HookConfig | None = None
+        self._endpoint: Endpoint | None = None
+        self._sync: SyncTransport | None = None
+
+    @property
+    def service(self) -> str:
+        return self.protocol.service
+
+    # -- connection ----------------------------------------------------------------------------
+    def build_config(self, host: str | None, port: int | None, schema: str | None, login: str | None,
+                     password: str | None, extra: Mapping[str, Any]) -> HookConfig:
+        """Turn connection fields into a validated config (no I/O; shared by sync and async)."""
+
+        def missing(what: str) -> AvatarInputError:
+            return AvatarInputError(
+                f"connection {self.conn_id!r} has no {what}", service=self.service, action="read_connection"
+            )
+
+        if not password:
+            raise missing(f"{self.secret_label} in its password field")
+        if self.login_required and not login:
+            raise missing("login")
+        base_url = (host or "").strip()
+        if not base_url:
+            base_url = self.protocol.default_base_url
+        elif "://" not in base_url:
+            scheme = str(extra.get("scheme") or "https")
+            base_url = f"{scheme}://{base_url}{f':{port}' if port else ''}"
+            if schema:
+                base_url = f"{base_url}/{schema.strip('/')}"
+        try:
+            max_qps = _as_float("max_qps", extra.get("max_qps"), self.protocol.default_max_qps)
+            connect_timeout = _as_float("connect_timeout", extra.get("connect_timeout"), 10.0)
+            read_timeout = _as_float("read_timeout", extra.get("read_timeout"), 60.0)
+            max_attempts = int(_as_float("max_attempts", extra.get("max_attempts"), 4) or 4)
+        except ValueError as exc:
+            raise AvatarInputError(str(exc), service=self.service, action="read_connection") from None
+        return HookConfig(
+            base_url=base_url.rstrip("/"),
+            credentials=Credentials(secret=password, login=login),
+            max_qps=max_qps,
+            connect_timeout=connect_timeout or 10.0,
+            read_timeout=read_timeout or 60.0,
+            max_attempts=max_attempts,
+            allow_private_hosts=_as_bool(extra.get("allow_private_hosts", False)),
+            extra=dict(extra),
+        )
+
+    @property
+    def config(self) -> HookConfig:
+        """The connection, read once (sync API: workers and poke-mode sensors)."""
+        if self._config is None:
+            conn = self.get_connection(self.conn_id)
+            self._config = self.build_config(
+                conn.host, conn.port, conn.schema, conn.login, conn.password, conn.extra_dejson
+            )
+        return self._config
+
+    async def aconfig(self) -> HookConfig:
+        """The connection, read once through Airflow's async API (triggers)."""
+        if self._config is None:
+            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+            conn = await get_async_connection(self.conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
+            self._config = self.build_config(conn.host, conn.port, conn.schema, conn.login, conn.password, extra)
+        return self._config
+
+    def _endpoint_for(self, config: HookConfig) -> Endpoint:
+        if self._endpoint is None:
+            from airflow_provider_avatar.transport.endpoint import Endpoint
+            from airflow_provider_avatar.transport.ratelimit import limiter_for
+
+            self._endpoint = Endpoint(
+                protocol=self.protocol,
+                base_url=config.base_url,
+                credentials=config.credentials,
+                limiter=limiter_for(self.conn_id, config.max_qps),
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+                policy=RetryPolicy(max_attempts=config.max_attempts),
+            )
+        return self._endpoint
+
+    # -- calls ---------------------------------------------------------------------------------
+    def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None) -> ApiResponse:
+        """Send a request synchronously (one ``requests.Session`` per hook)."""
+        if self._sync is None:
+            from airflow_provider_avatar.transport.sync import SyncTransport
+
+            self._sync = SyncTransport(self._endpoint_for(self.config))
+        return self._sync.call(spec, policy=policy)
+
+    async def acall(
+        self, spec: RequestSpec, *, session: aiohttp.ClientSession | None = None, policy: RetryPolicy | None = None
+    ) -> ApiResponse:
+        """Send a request from a coroutine over the loop's shared aiohttp session."""
+        from airflow_provider_avatar.transport.aio import AsyncTransport, shared_session
+
+        endpoint = self._endpoint_for(await self.aconfig())
+        if session is not None:
+            return await AsyncTransport(endpoint, session).call(spec, policy=policy)
+        async with shared_session() as leased:
+            return await AsyncTransport(endpoint, leased).call(spec, policy=policy)
+
+    def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    # -- status (shared by every service) ------------------------------------------------------
+    def get_status(self, remote_task_id: str) -> TaskStatus:
+        spec = self.protocol.build_status_request(self._require_id(remote_task_id))
+        return self.protocol.parse_status(remote_task_id, self.call(spec))
+
+    async def aget_status(
+        self, remote_task_id: str, *, session: aiohttp.ClientSession | None = None, policy: RetryPolicy | None = None
+    ) -> TaskStatus:
+        spec = self.protocol.build_status_request(self._require_id(remote_task_id))
+        return self.protocol.parse_status(remote_task_id, await self.acall(spec, session=session, policy=policy))
+
+    def _require_id(self, remote_task_id: str) -> str:
+        if not isinstance(remote_task_id, str) or not remote_task_id.strip():
+            raise AvatarInputError(
+                f"remote_task_id must be a non-empty string; got {remote_task_id!r}",
+                service=self.service,
+                action="get_status",
+            )
+        return remote_task_id.strip()
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Make one cheap authenticated call; only an auth error or no answer counts as failure."""
+        from airflow_provider_avatar.exceptions import AvatarAuthError
+
+        try:
+            self.call(self.protocol.build_test_request(), policy=RetryPolicy(max_attempts=1))
+        except AvatarAuthError as exc:
+            return False, str(exc)
+        except AvatarError as exc:
+            if exc.transient or exc.http_status is None:
+                return False, str(exc)
+            return True, f"Connection works: the {self.service} API accepted the credentials."
+        return True, f"Connection works: the {self.service} API accepted the credentials."

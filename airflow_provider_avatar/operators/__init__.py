@@ -1,0 +1,1 @@
+"""Operators that create, drive, stop and download remote avatar tasks."""

@@ -1,0 +1,125 @@
+"""``AvatarVideoDownloadOperator``: fetch a finished video to a local path or object storage."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+from airflow_provider_avatar.exceptions import AvatarInputError, AvatarTaskFailedError
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_avatar.hooks.base import AvatarBaseHook
+    from airflow_provider_avatar.status import TaskStatus
+
+
+class AvatarVideoDownloadOperator(BaseOperator):
+    """Download a finished video, atomically: nothing appears at ``destination`` until verified.
+
+    :param source: a sensor's ``TaskStatus`` dict (e.g. ``sensor.output``) or a video URL
+        (templated). For a status dict, a fresh signed URL is fetched from the service first.
+    :param destination: local path or any ``ObjectStoragePath`` URI (``s3://…``, ``file://…``)
+        (templated).
+    :param service: service key; read from the status dict when omitted. Needed with a bare URL
+        only to apply that service connection's ``allow_private_hosts``.
+    :param conn_id: the service's connection id; defaults to ``<service>_default``.
+    :param overwrite: replace an existing file instead of failing.
+    :param chunk_size: bytes per write; memory use stays flat whatever the file size.
+
+    Returns ``{"path", "bytes", "sha256", "content_type", "source_url", "service",
+    "remote_task_id"}``; ``source_url`` is shown without its query string.
+    """
+
+    template_fields: Sequence[str] = ("source", "destination")
+
+    def __init__(
+        self,
+        *,
+        source: Mapping[str, Any] | str,
+        destination: str,
+        service: str | None = None,
+        conn_id: str | None = None,
+        overwrite: bool = False,
+        chunk_size: int = 1024 * 1024,
+        read_timeout: float = 300.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+        self.destination = destination
+        self.service = service
+        self.conn_id = conn_id
+        self.overwrite = overwrite
+        self.chunk_size = chunk_size
+        self.read_timeout = read_timeout
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_avatar.download import download_file
+
+        status = self._source_status()
+        service = self.service or (status.service if status else None)
+        hook = self._hook(service)
+        allow_private = hook.config.allow_private_hosts if hook else False
+        remote_task_id = status.remote_task_id if status else None
+        if status is not None and hook is not None:
+            url = self._fresh_url(hook, status.remote_task_id)
+            refresh = lambda: self._fresh_url(hook, status.remote_task_id)  # noqa: E731
+        elif isinstance(self.source, str) and self.source.strip():
+            url, refresh = self.source.strip(), None
+        else:
+            raise self._bad_input("source must be a TaskStatus dict or a video URL")
+        if not isinstance(self.destination, str) or not self.destination.strip():
+            raise self._bad_input("destination must be a local path or an object storage URI")
+        result = download_file(
+            url,
+            self.destination.strip(),
+            allow_private_hosts=allow_private,
+            overwrite=self.overwrite,
+            refresh_url=refresh,
+            timeout=(10.0, self.read_timeout),
+            chunk_size=self.chunk_size,
+            service=service or "download",
+        )
+        self.log.info("Downloaded %d bytes to %s (sha256 %s)", result.bytes, result.path, result.sha256)
+        return {**result.to_dict(), "service": service, "remote_task_id": remote_task_id}
+
+    def _source_status(self) -> TaskStatus | None:
+        from airflow_provider_avatar.status import TaskStatus
+
+        source: Any = self.source
+        if isinstance(source, str) and source.lstrip().startswith("{"):
+            # A templated XCom pull renders a dict as its repr unless the DAG renders native objects.
+            try:
+                source = ast.literal_eval(source)
+            except (ValueError, SyntaxError):
+                raise self._bad_input("source looks like a dict but cannot be parsed") from None
+        if isinstance(source, Mapping):
+            try:
+                return TaskStatus.from_dict(source)
+            except ValueError as exc:
+                raise self._bad_input(str(exc)) from None
+        return None
+
+    def _hook(self, service: str | None) -> AvatarBaseHook | None:
+        if service is None:
+            return None
+        from airflow_provider_avatar.services import make_hook
+
+        return make_hook(service, self.conn_id)
+
+    def _fresh_url(self, hook: AvatarBaseHook, remote_task_id: str) -> str:
+        fresh = hook.get_status(remote_task_id)
+        if not fresh.video_url:
+            raise AvatarTaskFailedError(
+                f"task is {fresh.state.value} and has no video to download",
+                service=hook.service, action="download", remote_task_id=remote_task_id,
+                code=fresh.error_code, request_id=fresh.request_id,
+            )
+        return fresh.video_url
+
+    def _bad_input(self, message: str) -> AvatarInputError:
+        return AvatarInputError(message, service=self.service or "download", action="download")

@@ -1,0 +1,185 @@
+"""What every service protocol shares: request/response descriptions and the HTTP error classes.
+
+Pure code (the h11 "sans-I/O" idea applied to REST): a protocol builds :class:`RequestSpec`
+values and turns :class:`ApiResponse` values into a :class:`TaskStatus` or a typed exception.
+The sync and async transports execute the specs, so both paths share every decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from airflow_provider_avatar.exceptions import (
+    AvatarAuthError,
+    AvatarBadResponseError,
+    AvatarError,
+    AvatarInvalidRequestError,
+    AvatarNotFoundError,
+    AvatarRateLimitedError,
+    AvatarTransientError,
+)
+from airflow_provider_avatar.status import TaskState, TaskStatus
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a protocol needs to authorise a request. ``repr`` never shows the secret."""
+
+    secret: str = field(repr=False)
+    login: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A request to send, relative to the connection's base URL."""
+
+    action: str
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: Safe to send twice. A create is not: it is retried only when it surely never arrived.
+    idempotent: bool = True
+    remote_task_id: str | None = None
+
+    def with_headers(self, **headers: str) -> RequestSpec:
+        return replace(self, headers={**self.headers, **headers})
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    """An answer as bytes plus lower-cased headers, so protocols can parse it without I/O."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped at 1 h."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if now is None:
+            return None
+        seconds = when.timestamp() - now
+    return max(0.0, min(seconds, 3600.0))
+
+
+def http_error_class(status: int) -> type[AvatarError] | None:
+    """Default classification of an HTTP status; ``None`` means success."""
+    if status < 400:
+        return None
+    if status in (401, 403):
+        return AvatarAuthError
+    if status in (404, 410):
+        return AvatarNotFoundError
+    if status == 429:
+        return AvatarRateLimitedError
+    if status in (408, 425) or status >= 500:
+        return AvatarTransientError
+    return AvatarInvalidRequestError
+
+
+def _snippet(body: bytes, limit: int = 200) -> str:
+    """A short, single-line, printable excerpt of a body for error messages."""
+    text = body[:limit].decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+class ServiceProtocol:
+    """Base class of the per-service pure protocols. Subclasses override the ``build_*``/``parse_*``."""
+
+    service: ClassVar[str]
+    #: Sensor defaults: generation jobs wait for SUCCEEDED; stream services override these.
+    default_target_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.SUCCEEDED})
+    default_failure_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.FAILED})
+    #: The service's documented request rate, or ``None`` when none is published.
+    default_max_qps: ClassVar[float | None] = None
+    #: Default API base URL (used when the connection has no host).
+    default_base_url: ClassVar[str]
+
+    # -- authorisation -------------------------------------------------------------------------
+    def authorize(self, spec: RequestSpec, creds: Credentials, *, now: float, nonce: str) -> RequestSpec:
+        """Attach credentials to one attempt. Bearer by default; signed services override it."""
+        return spec.with_headers(Authorization=f"Bearer {creds.secret}")
+
+    # -- requests ------------------------------------------------------------------------------
+    def build_status_request(self, remote_task_id: str) -> RequestSpec:
+        raise NotImplementedError
+
+    def build_test_request(self) -> RequestSpec:
+        """A cheap authenticated call for ``test_connection``."""
+        raise NotImplementedError
+
+    # -- responses -----------------------------------------------------------------------------
+    def parse_status(self, remote_task_id: str, response: ApiResponse) -> TaskStatus:
+        raise NotImplementedError
+
+    def request_id(self, response: ApiResponse) -> str | None:
+        return response.header("x-request-id")
+
+    def error_message(self, response: ApiResponse) -> str:
+        """The service's own error text from a body; subclasses read their envelope."""
+        return _snippet(response.body) or f"HTTP {response.status}"
+
+    def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
+        """Raise the typed error a response stands for; return quietly on success."""
+        cls = http_error_class(response.status)
+        if cls is None:
+            return
+        retry_after = parse_retry_after(response.header("retry-after"), now=now)
+        raise cls(
+            self.error_message(response),
+            service=self.service,
+            action=spec.action,
+            remote_task_id=spec.remote_task_id,
+            request_id=self.request_id(response),
+            http_status=response.status,
+            retry_after=retry_after,
+        )
+
+    def json_body(self, spec_action: str, response: ApiResponse, remote_task_id: str | None) -> Any:
+        """Decode JSON or raise :class:`AvatarBadResponseError` with a short excerpt."""
+        try:
+            return response.json()
+        except ValueError:
+            raise AvatarBadResponseError(
+                f"answer is not JSON: {_snippet(response.body)!r}",
+                service=self.service,
+                action=spec_action,
+                remote_task_id=remote_task_id,
+                request_id=self.request_id(response),
+                http_status=response.status,
+            ) from None
+
+    def bad_response(
+        self, action: str, response: ApiResponse, remote_task_id: str | None, why: str
+    ) -> AvatarBadResponseError:
+        return AvatarBadResponseError(
+            f"{why}: {_snippet(response.body)!r}",
+            service=self.service,
+            action=action,
+            remote_task_id=remote_task_id,
+            request_id=self.request_id(response),
+            http_status=response.status,
+        )

@@ -1,0 +1,1 @@
+"""Deferrable sensors that wait for a remote task to reach a state."""

@@ -1,0 +1,182 @@
+"""``AvatarTaskSensor``: wait for a remote task in poke, reschedule or deferrable mode.
+
+All three modes share :func:`~airflow_provider_avatar.status.judge` and the event functions in
+:mod:`airflow_provider_avatar.waiting`, so they give the same answer for the same history.
+Module import stays cheap: hooks, HTTP clients and the trigger load only when a task runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+
+from airflow_provider_avatar.exceptions import AvatarError
+from airflow_provider_avatar.status import TaskState, Verdict, judge, state_set
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_avatar.hooks.base import AvatarBaseHook
+
+
+class AvatarTaskSensor(BaseSensorOperator):
+    """Wait until a remote task reaches one of ``target_states``; fail on ``failure_states``.
+
+    Returns (XCom) the final ``TaskStatus`` as a dict. Its ``video_url`` has no query string;
+    :class:`~airflow_provider_avatar.operators.download.AvatarVideoDownloadOperator` fetches a
+    fresh signed URL from it.
+
+    :param service: service key (``scenext``, ...).
+    :param remote_task_id: the service's task id (templated).
+    :param conn_id: Airflow connection id; defaults to ``<service>_default``.
+    :param poll_interval: seconds between status checks (alias of ``poke_interval``).
+    :param target_states: states that end the wait successfully (service default if omitted).
+    :param failure_states: states that fail the task (service default if omitted).
+    :param not_found_grace: seconds during which "task not found" is treated as not yet visible.
+    :param error_window: seconds of consecutive transient errors tolerated before failing.
+    :param deferrable: wait in the triggerer instead of a worker slot. Default from
+        ``[operators] default_deferrable``, falling back to True.
+    """
+
+    template_fields: Sequence[str] = ("remote_task_id",)
+    ui_color = "#e8f4ff"
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        remote_task_id: str,
+        conn_id: str | None = None,
+        poll_interval: float | None = None,
+        target_states: Iterable[TaskState | str] | None = None,
+        failure_states: Iterable[TaskState | str] | None = None,
+        not_found_grace: float = 60.0,
+        error_window: float = 300.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        **kwargs: Any,
+    ) -> None:
+        from airflow_provider_avatar.services import service_info
+
+        if poll_interval is not None:
+            kwargs["poke_interval"] = poll_interval
+        super().__init__(**kwargs)
+        info = service_info(service)
+        self.service = service
+        self.remote_task_id = remote_task_id
+        self.conn_id = conn_id or info.default_conn_id
+        self.target_states = state_set(target_states) if target_states is not None else None
+        self.failure_states = state_set(failure_states) if failure_states is not None else None
+        self.not_found_grace = not_found_grace
+        self.error_window = error_window
+        self.deferrable = deferrable
+        self._hook: AvatarBaseHook | None = None
+        self._first_check_at: float | None = None
+        self._last_ok_at: float | None = None
+        self._warned_unknown = False
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self.poke_interval)
+
+    @property
+    def hook(self) -> AvatarBaseHook:
+        if self._hook is None:
+            from airflow_provider_avatar.services import make_hook
+
+            self._hook = make_hook(self.service, self.conn_id)
+        return self._hook
+
+    def _states(self) -> tuple[frozenset[TaskState], frozenset[TaskState]]:
+        protocol = self.hook.protocol
+        targets = self.target_states if self.target_states is not None else protocol.default_target_states
+        failures = self.failure_states if self.failure_states is not None else protocol.default_failure_states
+        if not targets:
+            raise ValueError("target_states must not be empty")
+        return targets, failures
+
+    # -- poke and reschedule -------------------------------------------------------------------
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        from airflow_provider_avatar.waiting import keep_waiting_after, outcome_event, result_from_event
+
+        now = time.time()
+        if self._first_check_at is None:
+            self._first_check_at = self._wait_started_at(context, now)
+            self._last_ok_at = now
+        targets, failures = self._states()
+        try:
+            status = self.hook.get_status(self.remote_task_id)
+        except AvatarError as exc:
+            if keep_waiting_after(
+                exc,
+                now=now,
+                last_ok_at=self._last_ok_at or now,
+                error_window=self.error_window,
+                not_found_grace_until=self._first_check_at + self.not_found_grace,
+            ):
+                self.log.warning("Status check failed, will check again: %s", exc)
+                return False
+            raise
+        self._last_ok_at = now
+        verdict = judge(status, targets, failures)
+        if verdict is Verdict.WAIT:
+            if status.state is TaskState.UNKNOWN and not self._warned_unknown:
+                self._warned_unknown = True
+                self.log.warning("Unmapped status %r for %s task %s; still waiting",
+                                 status.raw_status, self.service, self.remote_task_id)
+            self.log.info("%s task %s is %s (%s preview frames)", self.service, self.remote_task_id,
+                          status.state.value, status.result.get("preview_frames", "n/a"))
+            return False
+        value = result_from_event(outcome_event(status, verdict), service=self.service,
+                                  remote_task_id=self.remote_task_id)
+        return PokeReturnValue(is_done=True, xcom_value=value)
+
+    def _wait_started_at(self, context: Context, now: float) -> float:
+        """In reschedule mode each poke is a new instance: the wait began at the first reschedule."""
+        if self.reschedule:
+            first = context["ti"].get_first_reschedule_date(context)
+            if first is not None:
+                return first.timestamp()
+        return now
+
+    # -- deferrable ----------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        started = time.time()
+        result = self.poke(context)  # one check first: no deferral for a task that already ended
+        if isinstance(result, PokeReturnValue):
+            return result.xcom_value
+        self._defer(started)
+        return None
+
+    def _defer(self, started: float) -> None:
+        from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+
+        targets, failures = self._states()
+        self.defer(
+            trigger=AvatarTaskTrigger(
+                service=self.service,
+                conn_id=self.conn_id,
+                remote_task_id=self.remote_task_id,
+                target_states=[s.value for s in targets],
+                failure_states=[s.value for s in failures],
+                poll_interval=self.poll_interval,
+                deadline=started + self.timeout,
+                not_found_grace_until=started + self.not_found_grace,
+                error_window=self.error_window,
+            ),
+            method_name="execute_complete",
+            # A backstop only: the trigger's own deadline (with its final poll) ends the wait first.
+            timeout=timedelta(seconds=self.timeout + 2 * self.poll_interval + 60),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from airflow_provider_avatar.waiting import result_from_event
+
+        value = result_from_event(event, service=self.service, remote_task_id=self.remote_task_id)
+        self.log.info("%s task %s reached %s", self.service, self.remote_task_id, value.get("state"))
+        return value

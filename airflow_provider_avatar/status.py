@@ -1,0 +1,126 @@
+"""The shared task vocabulary: every service's raw status is normalised into these types.
+
+Pure data: no Airflow, no I/O. Sensors return ``TaskStatus.to_dict()`` through XCom and the
+download operator accepts it back with ``TaskStatus.from_dict()``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+
+class TaskState(str, enum.Enum):
+    """Normalised remote task state (see DESIGN.md, "Shared vocabulary")."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    STARTING = "STARTING"
+    STREAMING = "STREAMING"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def coerce(cls, value: TaskState | str) -> TaskState:
+        """Accept a member or its name in any case; raise ``ValueError`` naming the choices."""
+        if isinstance(value, TaskState):
+            return value
+        try:
+            return cls(str(value).strip().upper())
+        except ValueError:
+            choices = ", ".join(m.value for m in cls)
+            raise ValueError(f"unknown task state {value!r}; expected one of: {choices}") from None
+
+
+def state_set(values: Iterable[TaskState | str] | TaskState | str | None) -> frozenset[TaskState]:
+    """Normalise a user-given state, list of states or ``None`` to a frozenset."""
+    if values is None:
+        return frozenset()
+    if isinstance(values, (str, TaskState)):
+        values = [values]
+    return frozenset(TaskState.coerce(v) for v in values)
+
+
+def redact_url(url: str | None) -> str | None:
+    """Drop query string, fragment and userinfo, which is where URL signatures and tokens live."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+# Reason codes for a FAILED status that the service itself did not name.
+NO_ARTIFACT = "no_artifact"
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """One observation of a remote task, normalised; JSON-able through :meth:`to_dict`."""
+
+    service: str
+    remote_task_id: str
+    state: TaskState
+    raw_status: str | None = None
+    progress: float | None = None
+    video_url: str | None = None
+    result: Mapping[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON primitives for XCom and trigger events.
+
+        The video URL loses its query string: signed URLs are bearer credentials that would
+        otherwise sit in plain text in the metadata DB. Downloads re-resolve a fresh URL.
+        """
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["result"] = dict(self.result)
+        data["video_url"] = redact_url(self.video_url)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskStatus:
+        """Rebuild from :meth:`to_dict` output; unknown keys are ignored for forward compatibility."""
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        missing = {"service", "remote_task_id", "state"} - kwargs.keys()
+        if missing:
+            raise ValueError(f"not a TaskStatus dict: missing {sorted(missing)}")
+        kwargs["state"] = TaskState.coerce(kwargs["state"])
+        kwargs["result"] = dict(kwargs.get("result") or {})
+        return cls(**kwargs)
+
+
+class Verdict(str, enum.Enum):
+    """What a waiter does with one observed status."""
+
+    DONE = "done"
+    FAILED = "failed"
+    WAIT = "wait"
+
+
+def judge(
+    status: TaskStatus, target_states: frozenset[TaskState], failure_states: frozenset[TaskState]
+) -> Verdict:
+    """The single decision shared by poke, reschedule and deferrable waits.
+
+    Failure states win over target states so a misconfigured overlap cannot report success
+    for a failed task. UNKNOWN is never terminal.
+    """
+    if status.state in failure_states:
+        return Verdict.FAILED
+    if status.state in target_states:
+        return Verdict.DONE
+    return Verdict.WAIT

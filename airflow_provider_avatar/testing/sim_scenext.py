@@ -1,0 +1,130 @@
+"""Simulated Scenext API (seed 004) under ``/scenext/api``."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from airflow_provider_avatar.testing.simulator import ServiceSim
+
+#: Outcomes a scripted task can end in.
+OUTCOMES = ("completed", "completed_list", "no_artifact", "failed", "unknown")
+
+
+@dataclass
+class ScenextTask:
+    task_id: str
+    created_at: float
+    duration: float
+    outcome: str = "completed"
+    frames: int = 5
+    #: Optional explicit timeline: (raw status, seconds) phases before the final outcome.
+    phases: list[tuple[str, float]] = field(default_factory=list)
+    polls: int = 0
+
+
+class ScenextSim(ServiceSim):
+    name = "scenext"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tasks: dict[str, ScenextTask] = {}
+        self._ids = itertools.count(10001)
+        self.next_outcome = "completed"
+        self.created_bodies: list[dict[str, Any]] = []
+
+    def reset(self) -> None:
+        self.tasks.clear()
+        self.created_bodies.clear()
+        self.next_outcome = "completed"
+
+    def add_task(
+        self,
+        *,
+        duration: float | None = None,
+        outcome: str = "completed",
+        task_id: str | None = None,
+        phases: list[tuple[str, float]] | None = None,
+        created_at: float | None = None,
+    ) -> str:
+        """Script a task directly (tests, benchmarks); returns its id."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}")
+        task_id = task_id or str(next(self._ids))
+        self.tasks[task_id] = ScenextTask(
+            task_id=task_id,
+            created_at=self.state.clock() if created_at is None else created_at,
+            duration=self.default_duration if duration is None else duration,
+            outcome=outcome,
+            phases=list(phases or []),
+        )
+        return task_id
+
+    # -- wire ----------------------------------------------------------------------------------
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/scenext/api/gen_video", self.gen_video),
+            web.get("/scenext/api/get_status/{task_id}", self.get_status),
+        ]
+
+    def _auth(self, request: web.Request) -> None:
+        if request.headers.get("Authorization") != f"Bearer {self.state.key_for(self.name)}":
+            raise web.HTTPUnauthorized(
+                text='{"status":"error","data":{"messages":"Unauthorized: Invalid API key"}}',
+                content_type="application/json",
+            )
+
+    @staticmethod
+    def _error(message: str, status: int = 400) -> web.Response:
+        return web.json_response({"status": "error", "data": {"messages": message}}, status=status)
+
+    async def gen_video(self, request: web.Request) -> web.Response:
+        self._auth(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error("invalid JSON body")
+        if not isinstance(body, dict) or not (body.get("question") or body.get("questionImages")):
+            return self._error("question or questionImages is required")
+        if body.get("quality", "m") not in ("l", "m", "h"):
+            return self._error("quality must be l, m or h")
+        self.created_bodies.append(body)
+        task_id = self.add_task(outcome=self.next_outcome)
+        return web.json_response({"status": "success", "data": {"task_id": task_id}})
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        self._auth(request)
+        task = self.tasks.get(request.match_info["task_id"])
+        if task is None:
+            return self._error("task not found", status=404)
+        task.polls += 1
+        return web.json_response({"status": "success", "data": self.view(task)})
+
+    def view(self, task: ScenextTask) -> dict[str, Any]:
+        elapsed = self.state.clock() - task.created_at
+        for raw, seconds in task.phases:
+            if elapsed < seconds:
+                return {"task_id": task.task_id, "status": raw, "progress": []}
+            elapsed -= seconds
+        frame_count = min(task.frames, int(task.frames * elapsed / task.duration) + 1) if task.duration else 0
+        progress = [{"id": f"frame{i}", "image": self.state.file_url(f"frame{i}.png")}
+                    for i in range(1, frame_count + 1)]
+        data: dict[str, Any] = {"task_id": task.task_id, "progress": progress}
+        if elapsed < task.duration:
+            data["status"] = "IN_PROGRESS"
+            return data
+        video = self.state.file_url(f"{task.task_id}.mp4")
+        if task.outcome == "completed":
+            data.update(status="COMPLETED", result={"video_url": video}, points=10)
+        elif task.outcome == "completed_list":
+            data.update(status="COMPLETED", result=[{"video_url": video}], points=10)
+        elif task.outcome == "no_artifact":
+            data.update(status="COMPLETED", result={})
+        elif task.outcome == "failed":
+            data.update(status="FAILED", result={"error": "rendering failed"})
+        else:
+            data.update(status="REVIEWING")
+        return data

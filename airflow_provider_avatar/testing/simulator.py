@@ -1,0 +1,398 @@
+"""A loopback simulator of the services' APIs, for tests, example DAGs, the demo and benchmarks.
+
+One aiohttp server (two ports: API and file host, so downloads cross origins like in production)
+runs in a background thread or as ``python -m airflow_provider_avatar.testing.simulator``.
+Each service lives under ``/<service>/...`` and is implemented in ``sim_<service>.py``.
+
+It offers per-task scripted timelines, fault injection (error rate, 429 with Retry-After,
+latency, HTML error bodies, connection resets, read timeouts, truncated downloads), a request
+log for assertions, real auth checks, and signed expiring file URLs with Range support.
+Control it from Python (``Simulator``) or over HTTP (``/_sim/...``) when it runs in another process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import importlib.resources
+import json
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+DEFAULT_API_KEY = "sim-api-key"
+FAULT_KINDS = ("502", "503", "504", "429", "reset", "timeout", "html")
+
+
+def sample_video() -> bytes:
+    """A small, real, playable MP4 (H.264 + AAC, 2 s, 160x120)."""
+    return (importlib.resources.files("airflow_provider_avatar.testing") / "data" / "sample.mp4").read_bytes()
+
+
+@dataclass
+class Faults:
+    """Fault injection for one service's API (or ``files`` for the file host)."""
+
+    error_rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    retry_after: float = 1.0
+    latency: float = 0.0
+    timeout_delay: float = 5.0
+    truncate_downloads: bool = False
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        self.kinds = tuple(self.kinds)
+        self._rng = random.Random(self.seed)
+
+    def draw(self) -> str | None:
+        if self.error_rate > 0 and self._rng.random() < self.error_rate:
+            return self._rng.choice(self.kinds)
+        return None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    service: str
+    method: str
+    path: str
+    status: int
+    at: float
+    authorization: str | None = field(repr=False)
+    host: str
+    fault: str | None = None
+
+
+class SimState:
+    """Shared by the service modules: clock, faults, request log, file signing."""
+
+    def __init__(self, *, api_keys: Mapping[str, str], url_ttl: float, clock: Callable[[], float]) -> None:
+        self.api_keys = dict(api_keys)
+        self.url_ttl = url_ttl
+        self.clock = clock
+        self.faults: dict[str, Faults] = {}
+        self.requests: list[RequestRecord] = []
+        self.record = True
+        self.counts: dict[str, int] = {}
+        self.file_base_url = ""
+        self.api_base_url = ""
+        self._secret = uuid.uuid4().hex.encode()
+
+    def key_for(self, service: str) -> str:
+        return self.api_keys.get(service, DEFAULT_API_KEY)
+
+    # -- file host --------------------------------------------------------------------------
+    def sign(self, name: str, expires: float) -> str:
+        return hmac.new(self._secret, f"{name}:{int(expires)}".encode(), hashlib.sha256).hexdigest()
+
+    def file_url(self, name: str, ttl: float | None = None) -> str:
+        """A signed, expiring URL on the file host (the query string is the signature)."""
+        expires = int(self.clock() + (self.url_ttl if ttl is None else ttl))
+        return f"{self.file_base_url}/files/{name}?Expires={expires}&Signature={self.sign(name, expires)}"
+
+
+class ServiceSim:
+    """Base of one simulated service: routes under ``/<name>/`` sharing the ``SimState``."""
+
+    name: str = ""
+
+    def __init__(self, state: SimState, default_duration: float = 3.0) -> None:
+        self.state = state
+        self.default_duration = default_duration
+
+    def routes(self) -> list[web.RouteDef]:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget all tasks."""
+
+    def snapshot(self) -> dict[str, Any]:
+        return {}
+
+
+def _load_services(state: SimState, default_duration: float) -> dict[str, ServiceSim]:
+    from airflow_provider_avatar.testing.sim_scenext import ScenextSim
+
+    services: list[ServiceSim] = [ScenextSim(state, default_duration)]
+    return {s.name: s for s in services}
+
+
+def _service_of(path: str) -> str:
+    first = path.lstrip("/").split("/", 1)[0]
+    return first or "root"
+
+
+class _Middleware:
+    """Logs each request and injects faults before the service handler runs."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+
+    @web.middleware
+    async def __call__(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        state = self.state
+        service = _service_of(request.path)
+        fault = None
+        status = 0
+        try:
+            if service != "_sim":
+                faults = state.faults.get(service)
+                if faults is not None:
+                    if faults.latency:
+                        await asyncio.sleep(faults.latency)
+                    if service != "files":
+                        fault = faults.draw()
+                if fault is not None:
+                    response = await self._inject(fault, faults)  # type: ignore[arg-type]
+                else:
+                    response = await handler(request)
+            else:
+                response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            state.counts[service] = state.counts.get(service, 0) + 1
+            if state.record and service != "_sim":
+                state.requests.append(RequestRecord(
+                    service, request.method, request.path_qs, status, state.clock(),
+                    request.headers.get("Authorization"), request.host, fault))
+
+    @staticmethod
+    async def _inject(fault: str, faults: Faults) -> web.StreamResponse:
+        if fault == "429":
+            return web.json_response({"error": "rate limited"}, status=429,
+                                     headers={"Retry-After": f"{faults.retry_after:g}"})
+        if fault == "html":
+            return web.Response(status=502, content_type="text/html",
+                                text="<html><body><h1>502 Bad Gateway</h1>nginx</body></html>")
+        if fault == "timeout":
+            await asyncio.sleep(faults.timeout_delay)
+            return web.json_response({"error": "late"}, status=504)
+        if fault == "reset":
+            raise _Reset()
+        return web.json_response({"error": f"injected {fault}"}, status=int(fault))
+
+
+class _Reset(Exception):
+    """Raised to drop the connection without an answer."""
+
+
+@web.middleware
+async def _reset_middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except _Reset:
+        if request.transport is not None:
+            request.transport.abort()
+        raise web.HTTPInternalServerError() from None
+
+
+class Simulator:
+    """Serve every simulated service on 127.0.0.1; use as a context manager or start()/stop().
+
+    :param port: API port (0 = pick a free one).
+    :param file_port: file host port (0 = pick a free one).
+    :param api_keys: per-service API keys (default ``DEFAULT_API_KEY`` for all).
+    :param task_duration: default seconds a created task runs before it finishes.
+    :param url_ttl: seconds a signed file URL stays valid.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        file_port: int = 0,
+        api_keys: Mapping[str, str] | None = None,
+        task_duration: float = 3.0,
+        url_ttl: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.host = host
+        self._ports = (port, file_port)
+        self.state = SimState(api_keys=api_keys or {}, url_ttl=url_ttl, clock=clock)
+        self.services = _load_services(self.state, task_duration)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.file_port = 0
+
+    # -- Python control -----------------------------------------------------------------------
+    def __getattr__(self, name: str) -> ServiceSim:
+        services = self.__dict__.get("services", {})
+        if name in services:
+            return services[name]  # type: ignore[no-any-return]
+        raise AttributeError(name)
+
+    @property
+    def base_url(self) -> str:
+        return self.state.api_base_url
+
+    def url(self, service: str) -> str:
+        """The API base URL to put in a connection's host for ``service``."""
+        return f"{self.base_url}/{service}/api" if service == "scenext" else f"{self.base_url}/{service}"
+
+    def set_faults(self, service: str, faults: Faults | None) -> None:
+        if faults is None:
+            self.state.faults.pop(service, None)
+        else:
+            self.state.faults[service] = faults
+
+    def requests(self, service: str | None = None) -> list[RequestRecord]:
+        return [r for r in list(self.state.requests) if service is None or r.service == service]
+
+    def reset(self) -> None:
+        self.state.faults.clear()
+        self.state.requests.clear()
+        self.state.counts.clear()
+        for sim in self.services.values():
+            sim.reset()
+
+    # -- server -------------------------------------------------------------------------------
+    def build_app(self) -> web.Application:
+        from airflow_provider_avatar.testing import sim_files
+
+        app = web.Application(middlewares=[_reset_middleware, _Middleware(self.state)], client_max_size=32 * 2**20)
+        for sim in self.services.values():
+            app.add_routes(sim.routes())
+        app.add_routes(sim_files.routes(self.state))
+        app.add_routes(self._control_routes())
+        return app
+
+    async def start_async(self) -> None:
+        self._runner = web.AppRunner(self.build_app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        api = web.TCPSite(self._runner, self.host, self._ports[0], backlog=4096, reuse_address=True)
+        files = web.TCPSite(self._runner, self.host, self._ports[1], backlog=4096, reuse_address=True)
+        await api.start()
+        await files.start()
+        self.port = api._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.file_port = files._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.state.api_base_url = f"http://{self.host}:{self.port}"
+        self.state.file_base_url = f"http://{self.host}:{self.file_port}"
+
+    async def stop_async(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def start(self) -> Simulator:
+        """Start in a daemon thread; returns once both ports accept connections."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.start_async())
+            except BaseException as exc:  # report start-up failures to the caller
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop_async())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="avatar-simulator", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop = self._thread = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP control (for a simulator running in another process) -----------------------------
+    def _control_routes(self) -> list[web.RouteDef]:
+        async def faults(request: web.Request) -> web.Response:
+            body = await request.json()
+            service = body.pop("service")
+            self.set_faults(service, Faults(**body) if body else None)
+            return web.json_response({"ok": True})
+
+        async def requests_(request: web.Request) -> web.Response:
+            service = request.query.get("service")
+            rows = [{k: v for k, v in asdict(r).items() if k != "authorization"} | {
+                "has_authorization": r.authorization is not None} for r in self.requests(service)]
+            return web.json_response(rows)
+
+        async def reset(request: web.Request) -> web.Response:
+            self.reset()
+            return web.json_response({"ok": True})
+
+        async def info(request: web.Request) -> web.Response:
+            return web.json_response(self.info())
+
+        return [
+            web.post("/_sim/faults", faults),
+            web.get("/_sim/requests", requests_),
+            web.post("/_sim/reset", reset),
+            web.get("/_sim/info", info),
+        ]
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "api": self.base_url,
+            "files": self.state.file_base_url,
+            "services": {name: self.url(name) for name in self.services},
+            "counts": dict(self.state.counts),
+        }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--file-port", type=int, default=0)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds each created task runs")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="API key every service accepts")
+    parser.add_argument("--no-log", action="store_true", help="do not keep the request log (benchmarks)")
+    args = parser.parse_args(argv)
+    sim = Simulator(host=args.host, port=args.port, file_port=args.file_port, task_duration=args.duration,
+                    api_keys={name: args.api_key for name in ("scenext", "zego", "dreamface", "minimax", "trtc")})
+    sim.state.record = not args.no_log
+
+    async def run() -> None:
+        await sim.start_async()
+        print(json.dumps({"ready": True, **sim.info()}), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await sim.stop_async()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

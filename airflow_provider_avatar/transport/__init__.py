@@ -1,0 +1,1 @@
+"""Execute protocol ``RequestSpec`` values: sync (requests) and async (aiohttp), one retry policy."""

@@ -1,0 +1,68 @@
+"""Everything about one request attempt that is not I/O, shared by both transports."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_avatar.exceptions import AvatarRateLimitedError, AvatarTransientError
+from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.transport.policy import RetryPolicy
+from airflow_provider_avatar.transport.ratelimit import RateLimiter
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    method: str
+    url: str
+    params: dict[str, str]
+    json: Any
+    headers: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A service's API origin plus what it takes to talk to it (no I/O objects here)."""
+
+    protocol: ServiceProtocol
+    base_url: str
+    credentials: Credentials = field(repr=False)
+    limiter: RateLimiter
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    policy: RetryPolicy = RetryPolicy()
+
+    @property
+    def service(self) -> str:
+        return self.protocol.service
+
+    def prepare(self, spec: RequestSpec) -> PreparedRequest:
+        """Sign one attempt: signed services need a fresh nonce and timestamp every time."""
+        signed = self.protocol.authorize(spec, self.credentials, now=time.time(), nonce=secrets.token_hex(8))
+        url = self.base_url.rstrip("/") + "/" + signed.path.lstrip("/") if signed.path else self.base_url
+        headers = {"Accept": "application/json", **signed.headers}
+        return PreparedRequest(signed.method, url, dict(signed.params), signed.json, headers)
+
+    def finish(self, spec: RequestSpec, status: int, headers: dict[str, str], body: bytes) -> ApiResponse:
+        """Classify an answer; a 429 pauses every caller of this connection for its Retry-After."""
+        response = ApiResponse(status=status, headers={k.lower(): v for k, v in headers.items()}, body=body)
+        try:
+            self.protocol.check(spec, response, now=time.time())
+        except AvatarRateLimitedError as exc:
+            if exc.retry_after:
+                self.limiter.pause(time.monotonic(), exc.retry_after)
+            raise
+        return response
+
+    def network_error(self, spec: RequestSpec, exc: BaseException, *, sent: bool) -> AvatarTransientError:
+        """Wrap a client library error. Only its class name is kept: its text can hold a signed URL."""
+        err = AvatarTransientError(
+            f"network error talking to the API ({type(exc).__name__})",
+            service=self.service,
+            action=spec.action,
+            remote_task_id=spec.remote_task_id,
+        )
+        err.sent = sent
+        return err

@@ -1,0 +1,64 @@
+"""A per-connection request-rate limiter shared by the sync and async transports.
+
+One limiter per connection id per process: in a triggerer, every trigger waiting on the same
+connection shares it, so N waits together stay within the connection's ``max_qps``. A 429's
+``Retry-After`` pauses the whole connection, not only the caller that saw it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+
+class RateLimiter:
+    """Hands out send times at most ``rate`` per second (a GCRA-style schedule, burst 1).
+
+    ``reserve`` does the bookkeeping under a lock and returns the delay; callers sleep
+    themselves (``time.sleep`` or ``asyncio.sleep``), so the limiter never blocks a loop.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        if rate is not None and rate <= 0:
+            raise ValueError("max_qps must be positive")
+        self.interval = 0.0 if rate is None else 1.0 / rate
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, now: float) -> float:
+        """Claim the next send slot; return how long to wait before sending."""
+        with self._lock:
+            slot = max(now, self._next, self._paused_until)
+            self._next = slot + self.interval
+            return slot - now
+
+    def pause(self, now: float, seconds: float) -> None:
+        """Hold every caller back for ``seconds`` (a server-sent ``Retry-After``)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, now + seconds)
+
+    def acquire(self) -> None:
+        delay = self.reserve(time.monotonic())
+        if delay > 0:
+            time.sleep(delay)
+
+    async def acquire_async(self) -> None:
+        delay = self.reserve(time.monotonic())
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_limiters: dict[tuple[str, float | None], RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def limiter_for(conn_id: str, max_qps: float | None) -> RateLimiter:
+    """The process-wide limiter of a connection (created on first use)."""
+    key = (conn_id, max_qps)
+    with _registry_lock:
+        limiter = _limiters.get(key)
+        if limiter is None:
+            limiter = _limiters[key] = RateLimiter(max_qps)
+        return limiter

@@ -1,0 +1,150 @@
+"""``AvatarTaskTrigger``: one generic async poll loop for every service.
+
+It serializes only JSON primitives (service key, conn id, remote task id, states, interval and
+an absolute deadline), never a secret. It only reads: it never creates, drives or stops. It
+yields exactly one event and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_avatar.exceptions import AvatarError
+from airflow_provider_avatar.services import make_hook
+from airflow_provider_avatar.status import TaskState, Verdict, judge, state_set
+from airflow_provider_avatar.transport.policy import RetryPolicy
+from airflow_provider_avatar.waiting import (
+    error_event,
+    keep_waiting_after,
+    outcome_event,
+    timeout_event,
+)
+
+#: Each poll is one attempt: the loop itself backs off and polls again.
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+
+
+class AvatarTaskTrigger(BaseTrigger):
+    """Poll a remote task until a target or failure state, an error, or the absolute deadline.
+
+    :param service: service key (``scenext``, ...).
+    :param conn_id: Airflow connection id for that service.
+    :param remote_task_id: the service's task id.
+    :param target_states: states that end the wait successfully.
+    :param failure_states: states that end the wait as failed.
+    :param poll_interval: seconds between polls.
+    :param deadline: epoch seconds; after it, one last poll, then a ``timeout`` event.
+    :param not_found_grace_until: epoch seconds before which "not found" is retried.
+    :param error_window: seconds of consecutive transient errors tolerated.
+    """
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        conn_id: str,
+        remote_task_id: str,
+        target_states: Iterable[str],
+        failure_states: Iterable[str],
+        poll_interval: float,
+        deadline: float,
+        not_found_grace_until: float | None = None,
+        error_window: float = 300.0,
+    ) -> None:
+        super().__init__()
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        self.service = str(service)
+        self.conn_id = str(conn_id)
+        self.remote_task_id = str(remote_task_id)
+        self.target_states = sorted(s.value for s in state_set(target_states))
+        self.failure_states = sorted(s.value for s in state_set(failure_states))
+        self.poll_interval = float(poll_interval)
+        self.deadline = float(deadline)
+        self.not_found_grace_until = None if not_found_grace_until is None else float(not_found_grace_until)
+        self.error_window = float(error_window)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "service": self.service,
+                "conn_id": self.conn_id,
+                "remote_task_id": self.remote_task_id,
+                "target_states": list(self.target_states),
+                "failure_states": list(self.failure_states),
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+                "not_found_grace_until": self.not_found_grace_until,
+                "error_window": self.error_window,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            event = await self._wait()
+        except AvatarError as exc:  # e.g. the connection is missing its key
+            event = error_event(exc)
+        except Exception as exc:  # never let a bug surface as an opaque "Trigger failure"
+            self.log.exception("Polling %s task %s failed unexpectedly", self.service, self.remote_task_id)
+            event = {
+                "status": "error",
+                "reason": "polling_error",
+                "service": self.service,
+                "remote_task_id": self.remote_task_id,
+                "message": f"unexpected {type(exc).__name__} while polling",
+                "error_type": type(exc).__name__,
+            }
+        yield TriggerEvent(event)
+
+    async def _wait(self) -> dict[str, Any]:
+        from airflow_provider_avatar.transport.aio import shared_session
+
+        hook = make_hook(self.service, self.conn_id)
+        targets, failures = state_set(self.target_states), state_set(self.failure_states)
+        last = None
+        last_ok_at = time.time()
+        errors = 0
+        warned_unknown = False
+        seen_progress: Any = None
+        async with shared_session() as session:
+            while True:
+                now = time.time()
+                delay = self.poll_interval
+                try:
+                    status = await hook.aget_status(self.remote_task_id, session=session, policy=_ONE_ATTEMPT)
+                except AvatarError as exc:
+                    errors += 1
+                    if not keep_waiting_after(
+                        exc,
+                        now=now,
+                        last_ok_at=last_ok_at,
+                        error_window=self.error_window,
+                        not_found_grace_until=self.not_found_grace_until,
+                    ):
+                        return error_event(exc)
+                    delay = max(min(self.poll_interval, _ONE_ATTEMPT.backoff(errors)), exc.retry_after or 0.0)
+                    self.log.warning("Poll %d of %s task %s failed, retrying in %.1fs: %s",
+                                     errors, self.service, self.remote_task_id, delay, exc)
+                else:
+                    errors, last_ok_at, last = 0, now, status
+                    verdict = judge(status, targets, failures)
+                    if verdict is not Verdict.WAIT:
+                        return outcome_event(status, verdict)
+                    if status.state is TaskState.UNKNOWN and not warned_unknown:
+                        warned_unknown = True
+                        self.log.warning("%s task %s has unmapped status %r; still waiting",
+                                         self.service, self.remote_task_id, status.raw_status)
+                    progress = (status.state, status.progress, status.result.get("preview_frames"))
+                    if progress != seen_progress:
+                        seen_progress = progress
+                        self.log.info("%s task %s is %s (progress %s, %s preview frames)", self.service,
+                                      self.remote_task_id, status.state.value, status.progress, progress[2])
+                if now >= self.deadline - 0.01:  # that was the final poll (asyncio may wake early)
+                    return timeout_event(self.service, self.remote_task_id, last, self.deadline)
+                await asyncio.sleep(max(0.0, min(delay, self.deadline - time.time())))

@@ -1,0 +1,112 @@
+"""How a wait reacts to what it sees: the decisions shared by the trigger and poke-mode sensors.
+
+Pure (times are passed in). The trigger builds events with these functions and the sensor turns
+events back into a return value or a typed exception, so poke, reschedule and deferrable waits
+give the same answer for the same remote history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_avatar.exceptions import (
+    AvatarError,
+    AvatarNotFoundError,
+    AvatarTaskFailedError,
+    AvatarTimeoutError,
+    error_from_dict,
+)
+from airflow_provider_avatar.status import TaskStatus, Verdict
+
+#: The closed set of trigger event statuses, checked when a deferred sensor resumes.
+EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
+
+
+def keep_waiting_after(
+    exc: AvatarError, *, now: float, last_ok_at: float, error_window: float, not_found_grace_until: float | None
+) -> bool:
+    """Whether a wait survives this error: transient ones within the error window, and "not found"
+    shortly after create (gateways may not have stored the task yet). Auth and input errors end it.
+    """
+    if isinstance(exc, AvatarNotFoundError):
+        return not_found_grace_until is not None and now < not_found_grace_until
+    return exc.transient and now - last_ok_at < error_window
+
+
+def outcome_event(status: TaskStatus, verdict: Verdict) -> dict[str, Any]:
+    """The event for a status that ended the wait (``verdict`` is DONE or FAILED)."""
+    if verdict is Verdict.DONE:
+        return {
+            "status": "success",
+            "reason": "target_state",
+            "service": status.service,
+            "remote_task_id": status.remote_task_id,
+            "message": f"remote task reached {status.state.value}",
+            "task_status": status.to_dict(),
+        }
+    detail = status.error_message or status.error_code or status.raw_status or status.state.value
+    return {
+        "status": "failed",
+        "reason": "failure_state",
+        "service": status.service,
+        "remote_task_id": status.remote_task_id,
+        "message": f"remote task ended in {status.state.value}: {detail}",
+        "task_status": status.to_dict(),
+    }
+
+
+def timeout_event(service: str, remote_task_id: str, last: TaskStatus | None, timeout_at: float) -> dict[str, Any]:
+    seen = last.state.value if last else "no successful poll"
+    return {
+        "status": "timeout",
+        "reason": "timeout",
+        "service": service,
+        "remote_task_id": remote_task_id,
+        "message": f"deadline passed (epoch {timeout_at:.0f}); last state: {seen}",
+        "task_status": last.to_dict() if last else None,
+    }
+
+
+def error_event(exc: AvatarError) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "reason": exc.reason,
+        "service": exc.service,
+        "remote_task_id": exc.remote_task_id,
+        "message": exc.detail,
+        "error": exc.to_dict(),
+    }
+
+
+def result_from_event(event: Any, *, service: str, remote_task_id: str) -> dict[str, Any]:
+    """Validate an event and return the TaskStatus dict for XCom, or raise the typed error.
+
+    The exception class is chosen from the event's ``status``/``reason``, never its message.
+    """
+    if not isinstance(event, Mapping) or event.get("status") not in EVENT_STATUSES:
+        raise AvatarError(
+            f"invalid trigger event: {event!r:.200}", service=service, action="wait", remote_task_id=remote_task_id
+        )
+    kind = event["status"]
+    task_status = event.get("task_status")
+    if kind == "success":
+        if not isinstance(task_status, Mapping):
+            raise AvatarError("success event without task_status", service=service, action="wait",
+                              remote_task_id=remote_task_id)
+        return dict(task_status)
+    if kind == "error":
+        error = event.get("error")
+        raise error_from_dict(dict(error) if isinstance(error, Mapping) else {
+            "reason": event.get("reason"), "message": event.get("message"), "service": service, "action": "wait",
+            "remote_task_id": remote_task_id})
+    status = task_status if isinstance(task_status, Mapping) else {}
+    cls = AvatarTimeoutError if kind == "timeout" else AvatarTaskFailedError
+    raise cls(
+        str(event.get("message") or kind),
+        service=service,
+        action="wait",
+        remote_task_id=remote_task_id,
+        code=status.get("error_code"),
+        request_id=status.get("request_id"),
+    )
