@@ -134,32 +134,21 @@ def _service_of(path: str) -> str:
     return first or "root"
 
 
-class _Middleware:
-    """Logs each request and injects faults before the service handler runs."""
-
-    def __init__(self, state: SimState) -> None:
-        self.state = state
+def _make_middleware(state: SimState) -> Callable[..., Any]:
+    """Log each request and inject the service's faults before its handler runs."""
 
     @web.middleware
-    async def __call__(self, request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        state = self.state
+    async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         service = _service_of(request.path)
         fault = None
         status = 0
         try:
-            if service != "_sim":
-                faults = state.faults.get(service)
-                if faults is not None:
-                    if faults.latency:
-                        await asyncio.sleep(faults.latency)
-                    if service != "files":
-                        fault = faults.draw()
-                if fault is not None:
-                    response = await self._inject(fault, faults)  # type: ignore[arg-type]
-                else:
-                    response = await handler(request)
-            else:
-                response = await handler(request)
+            faults = state.faults.get(service) if service != "_sim" else None
+            if faults is not None:
+                if faults.latency:
+                    await asyncio.sleep(faults.latency)
+                fault = faults.draw() if service != "files" else None
+            response: web.StreamResponse = await (_inject(fault, faults) if fault and faults else handler(request))
             status = response.status
             return response
         except web.HTTPException as exc:
@@ -172,20 +161,22 @@ class _Middleware:
                     service, request.method, request.path_qs, status, state.clock(),
                     request.headers.get("Authorization"), request.host, fault))
 
-    @staticmethod
-    async def _inject(fault: str, faults: Faults) -> web.StreamResponse:
-        if fault == "429":
-            return web.json_response({"error": "rate limited"}, status=429,
-                                     headers={"Retry-After": f"{faults.retry_after:g}"})
-        if fault == "html":
-            return web.Response(status=502, content_type="text/html",
-                                text="<html><body><h1>502 Bad Gateway</h1>nginx</body></html>")
-        if fault == "timeout":
-            await asyncio.sleep(faults.timeout_delay)
-            return web.json_response({"error": "late"}, status=504)
-        if fault == "reset":
-            raise _Reset()
-        return web.json_response({"error": f"injected {fault}"}, status=int(fault))
+    return middleware
+
+
+async def _inject(fault: str, faults: Faults) -> web.StreamResponse:
+    if fault == "429":
+        return web.json_response({"error": "rate limited"}, status=429,
+                                 headers={"Retry-After": f"{faults.retry_after:g}"})
+    if fault == "html":
+        return web.Response(status=502, content_type="text/html",
+                            text="<html><body><h1>502 Bad Gateway</h1>nginx</body></html>")
+    if fault == "timeout":
+        await asyncio.sleep(faults.timeout_delay)
+        return web.json_response({"error": "late"}, status=504)
+    if fault == "reset":
+        raise _Reset()
+    return web.json_response({"error": f"injected {fault}"}, status=int(fault))
 
 
 class _Reset(Exception):
@@ -269,7 +260,7 @@ class Simulator:
     def build_app(self) -> web.Application:
         from airflow_provider_avatar.testing import sim_files
 
-        app = web.Application(middlewares=[_reset_middleware, _Middleware(self.state)], client_max_size=32 * 2**20)
+        app = web.Application(middlewares=[_reset_middleware, _make_middleware(self.state)], client_max_size=32 * 2**20)
         for sim in self.services.values():
             app.add_routes(sim.routes())
         app.add_routes(sim_files.routes(self.state))

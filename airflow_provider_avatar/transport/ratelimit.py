@@ -62,3 +62,9 @@ def limiter_for(conn_id: str, max_qps: float | None) -> RateLimiter:
         if limiter is None:
             limiter = _limiters[key] = RateLimiter(max_qps)
         return limiter
+
+
+def reset_limiters() -> None:
+    """Forget every limiter (tests: each test starts with unpaused connections)."""
+    with _registry_lock:
+        _limiters.clear()

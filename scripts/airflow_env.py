@@ -1,0 +1,143 @@
+"""Helpers shared by ``scripts/demo.py`` and ``tests/e2e``: hermetic Airflow env, connections, process groups.
+
+Standard library only, so importing it costs nothing and works before Airflow is configured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
+
+#: Optional ``login`` per service for its connection (e.g. an AppId); scenext needs none.
+SERVICE_LOGINS: dict[str, str] = {}
+
+#: Inherited variables dropped so a developer's own Airflow settings cannot leak into a run.
+_SCRUBBED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AVATAR_EXAMPLE_")
+_SCRUBBED_NAMES = ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
+
+#: ``airflow ...`` with the interpreter that runs this code (the project's venv).
+AIRFLOW = (sys.executable, "-m", "airflow")
+
+
+def connection_env(
+    services: Mapping[str, str], api_key: str, logins: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for every simulated service (its ready line's ``services`` map)."""
+    logins = SERVICE_LOGINS if logins is None else logins
+    env = {}
+    for service, url in services.items():
+        conn: dict[str, object] = {
+            "conn_type": service,
+            "host": url,
+            "password": api_key,
+            "extra": {"allow_private_hosts": True},
+        }
+        if service in logins:
+            conn["login"] = logins[service]
+        env[f"AIRFLOW_CONN_{service.upper()}_DEFAULT"] = json.dumps(conn)
+    return env
+
+
+def airflow_env(home: Path, dags_folder: Path, **settings: str) -> dict[str, str]:
+    """The current environment minus inherited Airflow settings, plus a SQLite home and ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) and k not in _SCRUBBED_NAMES}
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(dags_folder),
+    )
+    env.update(settings)
+    return env
+
+
+def start_logged(
+    cmd: Sequence[str], log_path: Path, env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group (session) with stdout and stderr appended to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    # The group outlives its leader while children remain; a gone group is fine.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def stop_groups(procs: Iterable[subprocess.Popen[bytes]], grace: float = 20.0) -> None:
+    """SIGTERM each process group, wait up to ``grace`` seconds in total, then SIGKILL the rest."""
+    procs = list(procs)
+    for proc in procs:
+        _signal_group(proc, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        _signal_group(proc, signal.SIGKILL)  # also reaps stragglers of a leader that already exited
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+
+def run_logged(cmd: Sequence[str], log_path: Path, env: Mapping[str, str], timeout: float) -> int | None:
+    """Run ``cmd`` to completion; return its exit code, or None if its group was SIGKILLed at ``timeout``."""
+    proc = start_logged(cmd, log_path, env)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:  # timeout, Ctrl-C or success: nothing of it may outlive this call
+        stop_groups([proc], grace=0)
+
+
+def file_facts(path: Path) -> tuple[int, str, bool]:
+    """(size, sha256 hex, starts with an MP4 ``ftyp`` box) of a file."""
+    digest = hashlib.sha256()
+    size = 0
+    head = b""
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            if size == 0:
+                head = chunk[:8]
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest(), head[4:8] == b"ftyp"
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a text file (or a note that it is missing)."""
+    if not path.is_file():
+        return f"({path} does not exist)"
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return "".join(deque(f, maxlen=lines))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated AIRFLOW_HOME, the simulator on loopback, env-var connections."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+# Airflow reads AIRFLOW_HOME at import: isolate it before anything imports airflow.
+_HOME = Path(tempfile.mkdtemp(prefix="avatar-tests-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+
+import pytest  # noqa: E402
+
+from airflow_provider_avatar.testing.simulator import Simulator  # noqa: E402
+
+#: A sentinel API key: it must never show up in logs, XCom, trigger kwargs or error text.
+SENTINEL_KEY = "sk-SENTINEL-4f9c2e7a1b"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    sim = Simulator(api_keys={"scenext": SENTINEL_KEY}, task_duration=1.0).start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def sim(simulator: Simulator) -> Iterator[Simulator]:
+    """The shared simulator, reset (tasks, faults, request log) around each test."""
+    simulator.reset()
+    yield simulator
+    simulator.reset()
+
+
+def connection_env(sim: Simulator, service: str, **extra: object) -> dict[str, str]:
+    conn = {
+        "conn_type": service,
+        "host": sim.url(service),
+        "password": sim.state.key_for(service),
+        "extra": {"allow_private_hosts": True, "read_timeout": 2, **extra},
+    }
+    return {f"AIRFLOW_CONN_{service.upper()}_DEFAULT": json.dumps(conn)}
+
+
+@pytest.fixture
+def scenext_conn(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """``scenext_default`` pointing at the simulator (loopback downloads allowed)."""
+    for key, value in connection_env(sim, "scenext").items():
+        monkeypatch.setenv(key, value)
+    return sim
+
+
+@pytest.fixture
+def airflow_db() -> None:
+    """A migrated SQLite metadata DB in the isolated AIRFLOW_HOME (for dag.test)."""
+    marker = _HOME / ".db-ready"
+    if not marker.exists():
+        from airflow.utils import db
+
+        db.resetdb()
+        marker.touch()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limiters() -> None:
+    from airflow_provider_avatar.transport.ratelimit import reset_limiters
+
+    reset_limiters()
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> Callable[[], str]:
+    """Everything logged so far: stdlib records and Airflow's structlog output (stdout/stderr)."""
+    seen: list[str] = []
+
+    def read() -> str:
+        out, err = capfd.readouterr()
+        seen.extend([out, err])
+        return "\n".join([*seen, caplog.text])
+
+    return read

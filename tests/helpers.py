@@ -1,0 +1,39 @@
+"""Small helpers shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from typing import Any
+
+
+from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+
+
+def make_trigger(remote_task_id: str, *, timeout: float = 30.0, poll_interval: float = 0.2,
+                 **kwargs: Any) -> AvatarTaskTrigger:
+    """A Scenext trigger rebuilt from ``serialize()``, exactly like the triggerer does."""
+    trigger = AvatarTaskTrigger(
+        service="scenext",
+        conn_id="scenext_default",
+        remote_task_id=remote_task_id,
+        target_states=kwargs.pop("target_states", ["SUCCEEDED"]),
+        failure_states=kwargs.pop("failure_states", ["FAILED"]),
+        poll_interval=poll_interval,
+        deadline=time.time() + timeout,
+        **kwargs,
+    )
+    classpath, trigger_kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt: AvatarTaskTrigger = getattr(importlib.import_module(module), name)(**trigger_kwargs)
+    return rebuilt
+
+
+async def collect_events(trigger: AvatarTaskTrigger, limit: float = 60.0) -> list[dict[str, Any]]:
+    """Every event the trigger yields until its generator returns."""
+
+    async def drain() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    return await asyncio.wait_for(drain(), limit)

@@ -1,0 +1,151 @@
+"""AvatarTaskTrigger against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterator
+from unittest import mock
+
+import pytest
+
+from airflow_provider_avatar.testing.simulator import Faults, Simulator
+from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+from tests.conftest import SENTINEL_KEY, connection_env
+from tests.helpers import collect_events, make_trigger
+
+@pytest.fixture(autouse=True)
+def _no_blocking_calls() -> Iterator[None]:
+    """Any blocking call in the trigger (requests, time.sleep) fails the test."""
+    with mock.patch("requests.Session.send", side_effect=AssertionError("blocking HTTP in trigger")), \
+            mock.patch("time.sleep", side_effect=AssertionError("time.sleep in trigger")):
+        yield
+
+
+def test_serialize_round_trips_json_primitives_without_secrets() -> None:
+    trigger = make_trigger("42", not_found_grace_until=123.0)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_avatar.triggers.task_status.AvatarTaskTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert AvatarTaskTrigger(**kwargs).serialize() == (classpath, kwargs)
+    assert set(kwargs) == {"service", "conn_id", "remote_task_id", "target_states", "failure_states",
+                           "poll_interval", "deadline", "not_found_grace_until", "error_window"}
+    assert SENTINEL_KEY not in json.dumps(kwargs)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "reason", "state", "error_code"),
+    [
+        ("completed", "success", "target_state", "SUCCEEDED", None),
+        ("completed_list", "success", "target_state", "SUCCEEDED", None),
+        ("failed", "failed", "failure_state", "FAILED", None),
+        ("no_artifact", "failed", "failure_state", "FAILED", "no_artifact"),
+    ],
+)
+async def test_one_event_per_outcome(
+    scenext_conn: Simulator, outcome: str, status: str, reason: str, state: str, error_code: str | None
+) -> None:
+    task_id = scenext_conn.scenext.add_task(duration=0.5, outcome=outcome)  # type: ignore[attr-defined]
+    events = await collect_events(make_trigger(task_id))
+    assert len(events) == 1
+    event = events[0]
+    assert (event["status"], event["reason"], event["remote_task_id"]) == (status, reason, task_id)
+    assert event["task_status"]["state"] == state
+    assert event["task_status"]["error_code"] == error_code
+    assert "Signature" not in json.dumps(event)  # signed URLs never reach the event (metadata DB)
+    polls = [r for r in scenext_conn.requests("scenext") if r.method == "GET"]
+    assert 2 <= len(polls) <= 0.5 / 0.2 + 3
+    assert not [r for r in scenext_conn.requests("scenext") if r.method == "POST"]  # read-only
+
+
+async def test_past_deadline_times_out_after_one_final_poll(scenext_conn: Simulator) -> None:
+    task_id = scenext_conn.scenext.add_task(duration=60)  # type: ignore[attr-defined]
+    events = await collect_events(make_trigger(task_id, timeout=-5))
+    assert [e["status"] for e in events] == ["timeout"]
+    assert events[0]["task_status"]["state"] == "RUNNING"
+    assert len(scenext_conn.requests("scenext")) == 1
+
+
+async def test_deadline_ends_the_wait_with_a_final_poll(scenext_conn: Simulator) -> None:
+    task_id = scenext_conn.scenext.add_task(duration=60)  # type: ignore[attr-defined]
+    started = time.time()
+    events = await collect_events(make_trigger(task_id, timeout=1.0, poll_interval=0.4))
+    elapsed = time.time() - started
+    assert events[0]["status"] == "timeout"
+    assert 0.9 <= elapsed < 1.0 + 0.4 + 0.5
+    times = [r.at for r in scenext_conn.requests("scenext")]
+    assert times[-1] >= started + 0.95  # the last poll happened at the deadline
+
+
+async def test_unknown_status_keeps_waiting(scenext_conn: Simulator, logs: Callable[[], str]) -> None:
+    task_id = scenext_conn.scenext.add_task(  # type: ignore[attr-defined]
+        duration=0.2, phases=[("REVIEWING", 0.6)])
+    events = await collect_events(make_trigger(task_id))
+    assert events[0]["status"] == "success"
+    assert logs().count("unmapped status 'REVIEWING'") == 1
+
+
+async def test_transient_faults_still_end_right(scenext_conn: Simulator) -> None:
+    """30% of polls fail (5xx, 429, resets, read timeouts, HTML): every wait still ends right."""
+    scenext_conn.set_faults("scenext", Faults(error_rate=0.3, retry_after=0.2, timeout_delay=2.5, seed=7))
+    outcomes = ["completed", "failed", "no_artifact", "completed_list"] * 3
+    ids = [scenext_conn.scenext.add_task(duration=1.0, outcome=o) for o in outcomes]  # type: ignore[attr-defined]
+    events = await asyncio.gather(*(collect_events(make_trigger(i)) for i in ids))
+    expected = {"completed": "success", "completed_list": "success", "failed": "failed", "no_artifact": "failed"}
+    assert [e[0]["status"] for e in events] == [expected[o] for o in outcomes]
+    assert all(len(e) == 1 for e in events)
+    faults = [r.fault for r in scenext_conn.requests("scenext") if r.fault]
+    assert len(faults) >= 5, "the fault injector should have fired"
+
+
+async def test_auth_error_ends_at_first_answer(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
+) -> None:
+    wrong = "sk-WRONG-SENTINEL-0b7d"
+    env = connection_env(sim, "scenext")
+    conn = json.loads(env["AIRFLOW_CONN_SCENEXT_DEFAULT"]) | {"password": wrong}
+    monkeypatch.setenv("AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps(conn))
+    task_id = sim.scenext.add_task(duration=30)  # type: ignore[attr-defined]
+    events = await collect_events(make_trigger(task_id))
+    assert len(sim.requests("scenext")) == 1
+    event = events[0]
+    assert (event["status"], event["reason"]) == ("error", "auth")
+    assert event["error"]["http_status"] == 401 and "Invalid API key" in event["message"]
+    assert wrong not in json.dumps(event) and wrong not in logs()
+
+
+async def test_not_found_is_retried_within_grace_then_fails(scenext_conn: Simulator) -> None:
+    started = time.time()
+    events = await collect_events(make_trigger("no-such-task", not_found_grace_until=started + 0.7))
+    assert (events[0]["status"], events[0]["reason"]) == ("error", "not_found")
+    assert len(scenext_conn.requests("scenext")) >= 2
+    assert time.time() - started >= 0.7
+
+
+async def test_not_found_then_visible_succeeds(scenext_conn: Simulator) -> None:
+    """A gateway may not list a task right after create: the wait survives that."""
+    trigger = make_trigger("late-1", not_found_grace_until=time.time() + 10)
+
+    async def create_later() -> None:
+        await asyncio.sleep(0.5)
+        scenext_conn.scenext.add_task(task_id="late-1", duration=0.2)  # type: ignore[attr-defined]
+
+    events, _ = await asyncio.gather(collect_events(trigger), create_later())
+    assert events[0]["status"] == "success"
+
+
+async def test_error_window_bounds_an_outage(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in connection_env(sim, "scenext").items():
+        monkeypatch.setenv(key, value)
+    sim.set_faults("scenext", Faults(error_rate=1.0, kinds=("503",)))
+    task_id = sim.scenext.add_task(duration=30)  # type: ignore[attr-defined]
+    events = await collect_events(make_trigger(task_id, error_window=1.0))
+    assert (events[0]["status"], events[0]["reason"]) == ("error", "transient")
+    assert events[0]["error"]["http_status"] == 503
+
+
+async def test_missing_connection_is_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SCENEXT_DEFAULT", raising=False)
+    events = await collect_events(make_trigger("1"))
+    assert events[0]["status"] == "error"
