@@ -61,7 +61,8 @@ class _Target:
         return bool(self.path.exists())
 
     def open(self) -> IO[bytes]:
-        if self.local:
+        # Object stores have no folders (and mkdir may mean "create a bucket"): local ones only.
+        if self.local or getattr(self.path, "protocol", None) in ("file", "local"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         return self.tmp.open("wb")  # type: ignore[no-any-return]
 

@@ -11,11 +11,12 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -111,6 +112,17 @@ def run_logged(cmd: Sequence[str], log_path: Path, env: Mapping[str, str], timeo
         return None
     finally:  # timeout, Ctrl-C or success: nothing of it may outlive this call
         stop_groups([proc], grace=0)
+
+
+def query(db: Path, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Rows of one read-only query on a SQLite metadata DB; none if the DB is missing or busy."""
+    if not db.is_file():
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+            return conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError:  # locked by a writer, or a table not created yet
+        return []
 
 
 def file_facts(path: Path) -> tuple[int, str, bool]:

@@ -10,7 +10,6 @@ import json
 import secrets
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow_env import AIRFLOW, airflow_env, connection_env, file_facts, run_logged, stop_groups
+from airflow_env import AIRFLOW, airflow_env, connection_env, file_facts, query, run_logged, stop_groups
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -164,28 +163,23 @@ def run_dag(dag_id: str, path: Path, env: dict[str, str], deadline: Deadline) ->
 def read_run(dag_id: str) -> tuple[str, list[tuple[str, str | None]], list[Any]]:
     """(run state, [(task, state)], XCom return values) of the DAG's latest run, from the SQLite DB."""
     db = HOME / "airflow.db"
-    if not db.is_file():
-        return "no database", [], []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
-        run = conn.execute(
-            "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", (dag_id,)
-        ).fetchone()
-        if run is None:
-            return "no run", [], []
-        tasks = conn.execute(
-            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY task_id, map_index",
-            (dag_id, run[0]),
-        ).fetchall()
-        values = conn.execute(
-            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'", (dag_id, run[0])
-        ).fetchall()
+    runs = query(db, "SELECT run_id, state FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1", dag_id)
+    if not runs:
+        return "no run", [], []
+    run_id, state = runs[0]
+    tasks = query(
+        db, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY task_id", dag_id, run_id
+    )
+    values = query(
+        db, "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND key = 'return_value'", dag_id, run_id
+    )
     results = []
     for (value,) in values:
         try:
             results.append(json.loads(value))
         except (TypeError, ValueError):
             continue
-    return str(run[1]), [(str(t), s) for t, s in tasks], results
+    return str(state), [(str(t), s) for t, s in tasks], results
 
 
 def check_download(result: dict[str, Any], outcome: Outcome) -> None:
