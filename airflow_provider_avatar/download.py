@@ -132,8 +132,7 @@ def download_file(
                 with resp:
                     if resp.status_code in (403, 410) and refresh_url is not None and not refreshed:
                         refreshed = True
-                        log.info("Download URL refused (HTTP %s); asking the service for a fresh one",
-                                 resp.status_code)
+                        log.info("Download URL refused (HTTP %s); asking the service for a fresh one", resp.status_code)
                         url = refresh_url()
                         check_download_url(url, allow_private_hosts=allow_private_hosts, service=service)
                         attempts -= 1
@@ -141,8 +140,7 @@ def download_file(
                     if resp.status_code >= 500 and attempts < max_attempts:
                         continue
                     if resp.status_code not in (200, 206):
-                        raise fail(f"download of {redact_url(url)} answered HTTP {resp.status_code}",
-                                   resp.status_code)
+                        raise fail(f"download of {redact_url(url)} answered HTTP {resp.status_code}", resp.status_code)
                     if resp.status_code == 200 or not _range_matches(resp, written):
                         if written:
                             log.warning("Server ignored the Range request; restarting from byte 0")
@@ -158,8 +156,11 @@ def download_file(
                             out.write(chunk)
                             sha.update(chunk)
                             written += len(chunk)
-                    except (requests.ConnectionError, requests.Timeout,
-                            requests.exceptions.ChunkedEncodingError) as exc:
+                    except (
+                        requests.ConnectionError,
+                        requests.Timeout,
+                        requests.exceptions.ChunkedEncodingError,
+                    ) as exc:
                         log.warning("Download interrupted at %d bytes (%s)", written, type(exc).__name__)
                 if total is not None and written > total:
                     raise fail(f"received {written} bytes, more than the announced {total}")
@@ -190,8 +191,12 @@ def download_file(
 
 
 def _get_following_redirects(
-    http: requests.Session, url: str, headers: dict[str, str], timeout: tuple[float, float],
-    allow_private_hosts: bool, service: str,
+    http: requests.Session,
+    url: str,
+    headers: dict[str, str],
+    timeout: tuple[float, float],
+    allow_private_hosts: bool,
+    service: str,
 ) -> requests.Response:
     """GET with redirects followed by hand, so every hop passes the URL safety check."""
     for _ in range(MAX_REDIRECTS + 1):

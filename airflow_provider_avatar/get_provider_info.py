@@ -65,19 +65,28 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.hooks.scenext"]},
         ],
         "operators": [
-            {"integration-name": "Scenext", "python-modules": [
-                "airflow_provider_avatar.operators.scenext", "airflow_provider_avatar.operators.download"]},
+            {
+                "integration-name": "Scenext",
+                "python-modules": [
+                    "airflow_provider_avatar.operators.scenext",
+                    "airflow_provider_avatar.operators.download",
+                ],
+            },
         ],
         "sensors": [
-            {"integration-name": "Scenext", "python-modules": [
-                "airflow_provider_avatar.sensors.scenext", "airflow_provider_avatar.sensors.base"]},
+            {
+                "integration-name": "Scenext",
+                "python-modules": ["airflow_provider_avatar.sensors.scenext", "airflow_provider_avatar.sensors.base"],
+            },
         ],
         "triggers": [
             {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.triggers.task_status"]},
         ],
         "connection-types": [
             _bearer_connection(
-                "scenext", "airflow_provider_avatar.hooks.scenext.ScenextHook", "Scenext",
+                "scenext",
+                "airflow_provider_avatar.hooks.scenext.ScenextHook",
+                "Scenext",
                 "https://api.scenext.cn/api",
             ),
         ],

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
-class TaskState(str, enum.Enum):
+class TaskState(enum.StrEnum):
     """Normalised remote task state (see DESIGN.md, "Shared vocabulary")."""
 
     PENDING = "PENDING"
@@ -25,9 +25,6 @@ class TaskState(str, enum.Enum):
     STOPPING = "STOPPING"
     STOPPED = "STOPPED"
     UNKNOWN = "UNKNOWN"
-
-    def __str__(self) -> str:
-        return self.value
 
     @classmethod
     def coerce(cls, value: TaskState | str) -> TaskState:
@@ -103,7 +100,7 @@ class TaskStatus:
         return cls(**kwargs)
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """What a waiter does with one observed status."""
 
     DONE = "done"
@@ -111,9 +108,7 @@ class Verdict(str, enum.Enum):
     WAIT = "wait"
 
 
-def judge(
-    status: TaskStatus, target_states: frozenset[TaskState], failure_states: frozenset[TaskState]
-) -> Verdict:
+def judge(status: TaskStatus, target_states: frozenset[TaskState], failure_states: frozenset[TaskState]) -> Verdict:
     """The single decision shared by poke, reschedule and deferrable waits.
 
     Failure states win over target states so a misconfigured overlap cannot report success

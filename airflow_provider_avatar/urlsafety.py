@@ -33,8 +33,9 @@ def check_download_url(
     addresses unless the connection sets ``allow_private_hosts`` (e.g. the local simulator)."""
 
     def refuse(why: str) -> AvatarUnsafeURLError:
-        return AvatarUnsafeURLError(f"refusing to download {redact_url(url)}: {why}", service=service,
-                                    action="download")
+        return AvatarUnsafeURLError(
+            f"refusing to download {redact_url(url)}: {why}", service=service, action="download"
+        )
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):

@@ -92,14 +92,23 @@ def result_from_event(event: Any, *, service: str, remote_task_id: str) -> dict[
     task_status = event.get("task_status")
     if kind == "success":
         if not isinstance(task_status, Mapping):
-            raise AvatarError("success event without task_status", service=service, action="wait",
-                              remote_task_id=remote_task_id)
+            raise AvatarError(
+                "success event without task_status", service=service, action="wait", remote_task_id=remote_task_id
+            )
         return dict(task_status)
     if kind == "error":
         error = event.get("error")
-        raise error_from_dict(dict(error) if isinstance(error, Mapping) else {
-            "reason": event.get("reason"), "message": event.get("message"), "service": service, "action": "wait",
-            "remote_task_id": remote_task_id})
+        raise error_from_dict(
+            dict(error)
+            if isinstance(error, Mapping)
+            else {
+                "reason": event.get("reason"),
+                "message": event.get("message"),
+                "service": service,
+                "action": "wait",
+                "remote_task_id": remote_task_id,
+            }
+        )
     status = task_status if isinstance(task_status, Mapping) else {}
     cls = AvatarTimeoutError if kind == "timeout" else AvatarTaskFailedError
     raise cls(

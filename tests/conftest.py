@@ -13,6 +13,8 @@ _HOME = Path(tempfile.mkdtemp(prefix="avatar-tests-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+# dag.test() re-parses the dags-folder bundle: point it at the example DAGs.
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags_examples")
 
 import pytest  # noqa: E402
 

@@ -7,12 +7,12 @@ import importlib
 import time
 from typing import Any
 
-
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 
 
-def make_trigger(remote_task_id: str, *, timeout: float = 30.0, poll_interval: float = 0.2,
-                 **kwargs: Any) -> AvatarTaskTrigger:
+def make_trigger(
+    remote_task_id: str, *, timeout: float = 30.0, poll_interval: float = 0.2, **kwargs: Any
+) -> AvatarTaskTrigger:
     """A Scenext trigger rebuilt from ``serialize()``, exactly like the triggerer does."""
     trigger = AvatarTaskTrigger(
         service="scenext",

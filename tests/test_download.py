@@ -43,11 +43,17 @@ def test_truncated_body_publishes_nothing(sim: Simulator, tmp_path: Path) -> Non
 def test_interrupted_body_resumes_with_range(requests_mock: rm.Mocker, tmp_path: Path) -> None:
     body = bytes(range(256)) * 40
     url = "https://cdn.test/v.mp4"
-    requests_mock.get(url, [
-        {"content": body[:3000], "headers": {"Content-Length": str(len(body))}},
-        {"content": body[3000:], "status_code": 206,
-         "headers": {"Content-Range": f"bytes 3000-{len(body) - 1}/{len(body)}"}},
-    ])
+    requests_mock.get(
+        url,
+        [
+            {"content": body[:3000], "headers": {"Content-Length": str(len(body))}},
+            {
+                "content": body[3000:],
+                "status_code": 206,
+                "headers": {"Content-Range": f"bytes 3000-{len(body) - 1}/{len(body)}"},
+            },
+        ],
+    )
     result = download_file(url, str(tmp_path / "v.mp4"), allow_private_hosts=True)
     assert (tmp_path / "v.mp4").read_bytes() == body and result.sha256 == hashlib.sha256(body).hexdigest()
     assert requests_mock.request_history[1].headers["Range"] == "bytes=3000-"
@@ -56,10 +62,13 @@ def test_interrupted_body_resumes_with_range(requests_mock: rm.Mocker, tmp_path:
 def test_resume_restarts_when_range_is_ignored(requests_mock: rm.Mocker, tmp_path: Path) -> None:
     body = b"x" * 5000
     url = "https://cdn.test/v.mp4"
-    requests_mock.get(url, [
-        {"content": body[:1000], "headers": {"Content-Length": "5000"}},
-        {"content": body, "headers": {"Content-Length": "5000"}},  # 200: the whole file again
-    ])
+    requests_mock.get(
+        url,
+        [
+            {"content": body[:1000], "headers": {"Content-Length": "5000"}},
+            {"content": body, "headers": {"Content-Length": "5000"}},  # 200: the whole file again
+        ],
+    )
     result = download_file(url, str(tmp_path / "v.mp4"), allow_private_hosts=True)
     assert result.bytes == 5000 and (tmp_path / "v.mp4").read_bytes() == body
 
@@ -73,8 +82,9 @@ def test_more_bytes_than_announced_fail(requests_mock: rm.Mocker, tmp_path: Path
 
 def test_checksum_mismatch_fails(sim: Simulator, tmp_path: Path) -> None:
     with pytest.raises(AvatarDownloadError, match="sha256 mismatch"):
-        download_file(sim.state.file_url("1.mp4"), str(tmp_path / "v.mp4"), allow_private_hosts=True,
-                      expected_sha256="0" * 64)
+        download_file(
+            sim.state.file_url("1.mp4"), str(tmp_path / "v.mp4"), allow_private_hosts=True, expected_sha256="0" * 64
+        )
     assert _leftovers(tmp_path) == []
 
 
@@ -135,17 +145,22 @@ def test_unsafe_urls_are_refused(url: str, addresses: list[str], why: str) -> No
 
 
 def test_public_url_passes_and_private_needs_the_connection_flag() -> None:
-    check_download_url("https://cdn.test/v.mp4", allow_private_hosts=False,
-                       resolver=_resolver({"cdn.test": ["93.184.216.34"]}))
+    check_download_url(
+        "https://cdn.test/v.mp4", allow_private_hosts=False, resolver=_resolver({"cdn.test": ["93.184.216.34"]})
+    )
     check_download_url("http://127.0.0.1/v.mp4", allow_private_hosts=True)
 
 
-def test_redirect_to_private_host_is_refused(requests_mock: rm.Mocker, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("airflow_provider_avatar.urlsafety.resolve_host",
-                        _resolver({"cdn.test": ["93.184.216.34"], "169.254.169.254": ["169.254.169.254"]}))
-    requests_mock.get("https://cdn.test/v.mp4", status_code=302,
-                      headers={"Location": "http://169.254.169.254/latest/meta-data"})
+def test_redirect_to_private_host_is_refused(
+    requests_mock: rm.Mocker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "airflow_provider_avatar.urlsafety.resolve_host",
+        _resolver({"cdn.test": ["93.184.216.34"], "169.254.169.254": ["169.254.169.254"]}),
+    )
+    requests_mock.get(
+        "https://cdn.test/v.mp4", status_code=302, headers={"Location": "http://169.254.169.254/latest/meta-data"}
+    )
     with pytest.raises(AvatarUnsafeURLError):
         download_file("https://cdn.test/v.mp4", str(tmp_path / "v.mp4"))
     assert _leftovers(tmp_path) == []
@@ -176,8 +191,9 @@ def test_operator_re_resolves_status_dict_and_never_sends_the_key(scenext_conn: 
 def test_operator_accepts_rendered_dict_string_and_plain_url(scenext_conn: Simulator, tmp_path: Path) -> None:
     status = _status_dict(scenext_conn)
     AvatarVideoDownloadOperator(task_id="a", source=repr(status), destination=str(tmp_path / "a.mp4")).execute({})
-    AvatarVideoDownloadOperator(task_id="b", source=scenext_conn.state.file_url("x.mp4"), service="scenext",
-                                destination=str(tmp_path / "b.mp4")).execute({})
+    AvatarVideoDownloadOperator(
+        task_id="b", source=scenext_conn.state.file_url("x.mp4"), service="scenext", destination=str(tmp_path / "b.mp4")
+    ).execute({})
     assert (tmp_path / "a.mp4").read_bytes() == (tmp_path / "b.mp4").read_bytes() == sample_video()
 
 

@@ -25,8 +25,10 @@ BASE = "https://scenext.test/api"
 
 @pytest.fixture
 def conn(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps(
-        {"conn_type": "scenext", "host": BASE, "password": SENTINEL_KEY, "extra": {"max_attempts": 3}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SCENEXT_DEFAULT",
+        json.dumps({"conn_type": "scenext", "host": BASE, "password": SENTINEL_KEY, "extra": {"max_attempts": 3}}),
+    )
 
 
 @pytest.fixture
@@ -62,21 +64,27 @@ def test_create_is_not_retried_after_it_may_have_arrived(
 
 
 def test_create_is_retried_after_429(conn: None, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
-    requests_mock.post(f"{BASE}/gen_video", [
-        {"status_code": 429, "headers": {"Retry-After": "3"}, "json": {}},
-        {"json": payload("scenext", "create_ok")},
-    ])
+    requests_mock.post(
+        f"{BASE}/gen_video",
+        [
+            {"status_code": 429, "headers": {"Retry-After": "3"}, "json": {}},
+            {"json": payload("scenext", "create_ok")},
+        ],
+    )
     assert ScenextHook().create_video(question="q") == "12345"
     assert requests_mock.call_count == 2
     assert sum(sleeps) >= 3  # Retry-After honoured (limiter pause or backoff)
 
 
 def test_status_retries_transient_errors(conn: None, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
-    requests_mock.get(f"{BASE}/get_status/12345", [
-        {"status_code": 503, "text": "busy"},
-        {"status_code": 502, "text": "<html>bad gateway</html>"},
-        {"json": payload("scenext", "completed_dict")},
-    ])
+    requests_mock.get(
+        f"{BASE}/get_status/12345",
+        [
+            {"status_code": 503, "text": "busy"},
+            {"status_code": 502, "text": "<html>bad gateway</html>"},
+            {"json": payload("scenext", "completed_dict")},
+        ],
+    )
     status = ScenextHook().get_status("12345")
     assert status.state is TaskState.SUCCEEDED
     assert requests_mock.call_count == 3 and len(sleeps) == 2
@@ -90,14 +98,24 @@ def test_status_gives_up_after_max_attempts(conn: None, requests_mock: rm.Mocker
 
 
 def test_auth_error_fails_at_first_answer_without_the_key(conn: None, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{BASE}/get_status/12345", status_code=401, json=payload("scenext", "unauthorized"),
-                      headers={"X-Request-Id": "req-9"})
+    requests_mock.get(
+        f"{BASE}/get_status/12345",
+        status_code=401,
+        json=payload("scenext", "unauthorized"),
+        headers={"X-Request-Id": "req-9"},
+    )
     with pytest.raises(AvatarAuthError) as info:
         ScenextHook().get_status("12345")
     assert requests_mock.call_count == 1
     text = str(info.value)
-    for part in ("service=scenext", "action=get_status", "remote_task_id=12345", "http_status=401", "request_id=req-9",
-                 "Invalid API key"):
+    for part in (
+        "service=scenext",
+        "action=get_status",
+        "remote_task_id=12345",
+        "http_status=401",
+        "request_id=req-9",
+        "Invalid API key",
+    ):
         assert part in text
     assert SENTINEL_KEY not in text and SENTINEL_KEY not in repr(info.value.__dict__)
 
@@ -125,16 +143,22 @@ def test_base_url_from_connection(monkeypatch: pytest.MonkeyPatch, conn: dict[st
 
 
 def test_bad_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps(
-        {"conn_type": "scenext", "password": "k", "extra": {"max_qps": "fast"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SCENEXT_DEFAULT",
+        json.dumps({"conn_type": "scenext", "password": "k", "extra": {"max_qps": "fast"}}),
+    )
     with pytest.raises(AvatarInputError, match="'max_qps' must be a number"):
         _ = ScenextHook().config
 
 
 @pytest.mark.parametrize(
     ("status_code", "body", "ok"),
-    [(404, payload("scenext", "error_envelope"), True), (200, payload("scenext", "error_envelope"), True),
-     (401, payload("scenext", "unauthorized"), False), (503, {}, False)],
+    [
+        (404, payload("scenext", "error_envelope"), True),
+        (200, payload("scenext", "error_envelope"), True),
+        (401, payload("scenext", "unauthorized"), False),
+        (503, {}, False),
+    ],
 )
 def test_test_connection(conn: None, requests_mock: rm.Mocker, status_code: int, body: object, ok: bool) -> None:
     requests_mock.get(f"{BASE}/get_status/connection-test", status_code=status_code, json=body)

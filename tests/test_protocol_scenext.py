@@ -116,11 +116,21 @@ def test_parse_create() -> None:
 
 
 def test_create_request_body_and_safety() -> None:
-    spec = P.build_create_request(question="Why?", question_images=["https://i/1.png"], answer="Because",
-                                  quality="h", notify_url="https://hook.example/cb")
+    spec = P.build_create_request(
+        question="Why?",
+        question_images=["https://i/1.png"],
+        answer="Because",
+        quality="h",
+        notify_url="https://hook.example/cb",
+    )
     assert (spec.method, spec.path, spec.idempotent) == ("POST", "gen_video", False)
-    assert spec.json == {"question": "Why?", "questionImages": ["https://i/1.png"], "answer": "Because",
-                         "quality": "h", "notify_url": "https://hook.example/cb"}
+    assert spec.json == {
+        "question": "Why?",
+        "questionImages": ["https://i/1.png"],
+        "answer": "Because",
+        "quality": "h",
+        "notify_url": "https://hook.example/cb",
+    }
 
 
 @pytest.mark.parametrize(

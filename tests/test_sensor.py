@@ -126,8 +126,14 @@ def test_deferrable_timeout_is_a_sensor_timeout(scenext_conn: Simulator) -> None
         ({"status": "success"}, AvatarError),
         ({"status": "failed", "message": "m", "task_status": {"error_code": "x"}}, AvatarTaskFailedError),
         ({"status": "timeout"}, AvatarTimeoutError),
-        ({"status": "error", "reason": "auth", "error": {"reason": "auth", "message": "no", "service": "scenext",
-                                                          "action": "get_status"}}, AvatarAuthError),
+        (
+            {
+                "status": "error",
+                "reason": "auth",
+                "error": {"reason": "auth", "message": "no", "service": "scenext", "action": "get_status"},
+            },
+            AvatarAuthError,
+        ),
         ({"status": "error", "reason": "polling_error", "message": "boom"}, AvatarError),
     ],
 )

@@ -40,8 +40,14 @@ def test_state_coercion_is_case_insensitive_and_names_choices() -> None:
 
 
 def test_to_dict_is_json_and_round_trips_without_url_signature() -> None:
-    status = _status(S, video_url="https://cdn.example/v.mp4?Expires=1&Signature=SECRETSIG", result={"w": 1},
-                     raw_status="COMPLETED", progress=1.0, request_id="r1")
+    status = _status(
+        S,
+        video_url="https://cdn.example/v.mp4?Expires=1&Signature=SECRETSIG",
+        result={"w": 1},
+        raw_status="COMPLETED",
+        progress=1.0,
+        request_id="r1",
+    )
     data = json.loads(json.dumps(status.to_dict()))
     assert data["state"] == "SUCCEEDED"
     assert data["video_url"] == "https://cdn.example/v.mp4"

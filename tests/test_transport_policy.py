@@ -59,8 +59,16 @@ def test_backoff_is_capped_jittered_and_honours_retry_after() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("99999", 3600.0), ("", None), (None, None), ("soon", None),
-     ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0)],
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("-4", 0.0),
+        ("99999", 3600.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+    ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=1445412480.0) == expected

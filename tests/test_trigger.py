@@ -15,11 +15,14 @@ from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 from tests.conftest import SENTINEL_KEY, connection_env
 from tests.helpers import collect_events, make_trigger
 
+
 @pytest.fixture(autouse=True)
 def _no_blocking_calls() -> Iterator[None]:
     """Any blocking call in the trigger (requests, time.sleep) fails the test."""
-    with mock.patch("requests.Session.send", side_effect=AssertionError("blocking HTTP in trigger")), \
-            mock.patch("time.sleep", side_effect=AssertionError("time.sleep in trigger")):
+    with (
+        mock.patch("requests.Session.send", side_effect=AssertionError("blocking HTTP in trigger")),
+        mock.patch("time.sleep", side_effect=AssertionError("time.sleep in trigger")),
+    ):
         yield
 
 
@@ -29,8 +32,17 @@ def test_serialize_round_trips_json_primitives_without_secrets() -> None:
     assert classpath == "airflow_provider_avatar.triggers.task_status.AvatarTaskTrigger"
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert AvatarTaskTrigger(**kwargs).serialize() == (classpath, kwargs)
-    assert set(kwargs) == {"service", "conn_id", "remote_task_id", "target_states", "failure_states",
-                           "poll_interval", "deadline", "not_found_grace_until", "error_window"}
+    assert set(kwargs) == {
+        "service",
+        "conn_id",
+        "remote_task_id",
+        "target_states",
+        "failure_states",
+        "poll_interval",
+        "deadline",
+        "not_found_grace_until",
+        "error_window",
+    }
     assert SENTINEL_KEY not in json.dumps(kwargs)
 
 
@@ -80,7 +92,8 @@ async def test_deadline_ends_the_wait_with_a_final_poll(scenext_conn: Simulator)
 
 async def test_unknown_status_keeps_waiting(scenext_conn: Simulator, logs: Callable[[], str]) -> None:
     task_id = scenext_conn.scenext.add_task(  # type: ignore[attr-defined]
-        duration=0.2, phases=[("REVIEWING", 0.6)])
+        duration=0.2, phases=[("REVIEWING", 0.6)]
+    )
     events = await collect_events(make_trigger(task_id))
     assert events[0]["status"] == "success"
     assert logs().count("unmapped status 'REVIEWING'") == 1

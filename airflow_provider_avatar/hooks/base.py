@@ -61,6 +61,7 @@ class AvatarBaseHook(BaseHook):
     """Base hook. Subclasses set the four Airflow class attributes and ``protocol``."""
 
     conn_name_attr: ClassVar[str] = "conn_id"
+    default_conn_name: ClassVar[str]
     protocol: ClassVar[ServiceProtocol]
     #: Connection field that holds the secret, named in errors (never its value).
     secret_label: ClassVar[str] = "API key"
@@ -69,7 +70,7 @@ class AvatarBaseHook(BaseHook):
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.conn_id = conn_id or getattr(self, "default_conn_name")
+        self.conn_id = conn_id or self.default_conn_name
         self._config: HookConfig | None = None
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
@@ -79,8 +80,15 @@ class AvatarBaseHook(BaseHook):
         return self.protocol.service
 
     # -- connection ----------------------------------------------------------------------------
-    def build_config(self, host: str | None, port: int | None, schema: str | None, login: str | None,
-                     password: str | None, extra: Mapping[str, Any]) -> HookConfig:
+    def build_config(
+        self,
+        host: str | None,
+        port: int | None,
+        schema: str | None,
+        login: str | None,
+        password: str | None,
+        extra: Mapping[str, Any],
+    ) -> HookConfig:
         """Turn connection fields into a validated config (no I/O; shared by sync and async)."""
 
         def missing(what: str) -> AvatarInputError:

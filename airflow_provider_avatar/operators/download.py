@@ -116,8 +116,11 @@ class AvatarVideoDownloadOperator(BaseOperator):
         if not fresh.video_url:
             raise AvatarTaskFailedError(
                 f"task is {fresh.state.value} and has no video to download",
-                service=hook.service, action="download", remote_task_id=remote_task_id,
-                code=fresh.error_code, request_id=fresh.request_id,
+                service=hook.service,
+                action="download",
+                remote_task_id=remote_task_id,
+                code=fresh.error_code,
+                request_id=fresh.request_id,
             )
         return fresh.video_url
 

@@ -27,8 +27,7 @@ class ScenextCreateVideoOperator(BaseOperator):
     :param scenext_conn_id: Airflow connection id (type ``scenext``).
     """
 
-    template_fields: Sequence[str] = ("question", "question_images", "answer", "answer_images", "quality",
-                                      "notify_url")
+    template_fields: Sequence[str] = ("question", "question_images", "answer", "answer_images", "quality", "notify_url")
 
     def __init__(
         self,

@@ -125,13 +125,23 @@ class AvatarTaskSensor(BaseSensorOperator):
         if verdict is Verdict.WAIT:
             if status.state is TaskState.UNKNOWN and not self._warned_unknown:
                 self._warned_unknown = True
-                self.log.warning("Unmapped status %r for %s task %s; still waiting",
-                                 status.raw_status, self.service, self.remote_task_id)
-            self.log.info("%s task %s is %s (%s preview frames)", self.service, self.remote_task_id,
-                          status.state.value, status.result.get("preview_frames", "n/a"))
+                self.log.warning(
+                    "Unmapped status %r for %s task %s; still waiting",
+                    status.raw_status,
+                    self.service,
+                    self.remote_task_id,
+                )
+            self.log.info(
+                "%s task %s is %s (%s preview frames)",
+                self.service,
+                self.remote_task_id,
+                status.state.value,
+                status.result.get("preview_frames", "n/a"),
+            )
             return False
-        value = result_from_event(outcome_event(status, verdict), service=self.service,
-                                  remote_task_id=self.remote_task_id)
+        value = result_from_event(
+            outcome_event(status, verdict), service=self.service, remote_task_id=self.remote_task_id
+        )
         return PokeReturnValue(is_done=True, xcom_value=value)
 
     def _wait_started_at(self, context: Context, now: float) -> float:

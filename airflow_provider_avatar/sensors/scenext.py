@@ -17,10 +17,17 @@ class ScenextVideoSensor(AvatarTaskSensor):
     """
 
     def __init__(
-        self, *, remote_task_id: str, scenext_conn_id: str = "scenext_default", poll_interval: float = 30.0,
+        self,
+        *,
+        remote_task_id: str,
+        scenext_conn_id: str = "scenext_default",
+        poll_interval: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            service="scenext", remote_task_id=remote_task_id, conn_id=scenext_conn_id,
-            poll_interval=poll_interval, **kwargs,
+            service="scenext",
+            remote_task_id=remote_task_id,
+            conn_id=scenext_conn_id,
+            poll_interval=poll_interval,
+            **kwargs,
         )

@@ -61,11 +61,14 @@ def routes(state: SimState) -> list[web.RouteDef]:
         expires = request.query.get("Expires", "")
         signature = request.query.get("Signature", "")
         if not expires.isdigit() or signature != state.sign(name, int(expires)):
-            raise web.HTTPForbidden(text="<Error><Code>SignatureDoesNotMatch</Code></Error>",
-                                    content_type="application/xml")
+            raise web.HTTPForbidden(
+                text="<Error><Code>SignatureDoesNotMatch</Code></Error>", content_type="application/xml"
+            )
         if int(expires) < state.clock():
-            raise web.HTTPForbidden(text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message>"
-                                         "</Error>", content_type="application/xml")
+            raise web.HTTPForbidden(
+                text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                content_type="application/xml",
+            )
         size, content_type, data = _content(name)
         span = _parse_range(request.headers.get("Range"), size)
         start, end = span or (0, size)

@@ -110,8 +110,9 @@ class ScenextSim(ServiceSim):
                 return {"task_id": task.task_id, "status": raw, "progress": []}
             elapsed -= seconds
         frame_count = min(task.frames, int(task.frames * elapsed / task.duration) + 1) if task.duration else 0
-        progress = [{"id": f"frame{i}", "image": self.state.file_url(f"frame{i}.png")}
-                    for i in range(1, frame_count + 1)]
+        progress = [
+            {"id": f"frame{i}", "image": self.state.file_url(f"frame{i}.png")} for i in range(1, frame_count + 1)
+        ]
         data: dict[str, Any] = {"task_id": task.task_id, "progress": progress}
         if elapsed < task.duration:
             data["status"] = "IN_PROGRESS"

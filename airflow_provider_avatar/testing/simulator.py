@@ -157,20 +157,31 @@ def _make_middleware(state: SimState) -> Callable[..., Any]:
         finally:
             state.counts[service] = state.counts.get(service, 0) + 1
             if state.record and service != "_sim":
-                state.requests.append(RequestRecord(
-                    service, request.method, request.path_qs, status, state.clock(),
-                    request.headers.get("Authorization"), request.host, fault))
+                state.requests.append(
+                    RequestRecord(
+                        service,
+                        request.method,
+                        request.path_qs,
+                        status,
+                        state.clock(),
+                        request.headers.get("Authorization"),
+                        request.host,
+                        fault,
+                    )
+                )
 
     return middleware
 
 
 async def _inject(fault: str, faults: Faults) -> web.StreamResponse:
     if fault == "429":
-        return web.json_response({"error": "rate limited"}, status=429,
-                                 headers={"Retry-After": f"{faults.retry_after:g}"})
+        return web.json_response(
+            {"error": "rate limited"}, status=429, headers={"Retry-After": f"{faults.retry_after:g}"}
+        )
     if fault == "html":
-        return web.Response(status=502, content_type="text/html",
-                            text="<html><body><h1>502 Bad Gateway</h1>nginx</body></html>")
+        return web.Response(
+            status=502, content_type="text/html", text="<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+        )
     if fault == "timeout":
         await asyncio.sleep(faults.timeout_delay)
         return web.json_response({"error": "late"}, status=504)
@@ -332,8 +343,11 @@ class Simulator:
 
         async def requests_(request: web.Request) -> web.Response:
             service = request.query.get("service")
-            rows = [{k: v for k, v in asdict(r).items() if k != "authorization"} | {
-                "has_authorization": r.authorization is not None} for r in self.requests(service)]
+            rows = [
+                {k: v for k, v in asdict(r).items() if k != "authorization"}
+                | {"has_authorization": r.authorization is not None}
+                for r in self.requests(service)
+            ]
             return web.json_response(rows)
 
         async def reset(request: web.Request) -> web.Response:
@@ -368,8 +382,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="API key every service accepts")
     parser.add_argument("--no-log", action="store_true", help="do not keep the request log (benchmarks)")
     args = parser.parse_args(argv)
-    sim = Simulator(host=args.host, port=args.port, file_port=args.file_port, task_duration=args.duration,
-                    api_keys={name: args.api_key for name in ("scenext", "zego", "dreamface", "minimax", "trtc")})
+    sim = Simulator(
+        host=args.host,
+        port=args.port,
+        file_port=args.file_port,
+        task_duration=args.duration,
+        api_keys={name: args.api_key for name in ("scenext", "zego", "dreamface", "minimax", "trtc")},
+    )
     sim.state.record = not args.no_log
 
     async def run() -> None:

@@ -88,6 +88,6 @@ class AsyncTransport:
                 status, headers = resp.status, dict(resp.headers)
         except aiohttp.ClientConnectorError as exc:
             raise endpoint.network_error(spec, exc, sent=False) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise endpoint.network_error(spec, exc, sent=True) from None
         return endpoint.finish(spec, status, headers, body)

@@ -32,7 +32,7 @@ class Endpoint:
     limiter: RateLimiter
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def service(self) -> str:

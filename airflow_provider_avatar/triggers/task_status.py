@@ -56,7 +56,7 @@ class AvatarTaskTrigger(BaseTrigger):
         not_found_grace_until: float | None = None,
         error_window: float = 300.0,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
             raise ValueError("poll_interval must be positive")
         self.service = str(service)
@@ -100,7 +100,7 @@ class AvatarTaskTrigger(BaseTrigger):
                 "message": f"unexpected {type(exc).__name__} while polling",
                 "error_type": type(exc).__name__,
             }
-        yield TriggerEvent(event)
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
         from airflow_provider_avatar.transport.aio import shared_session
@@ -129,8 +129,14 @@ class AvatarTaskTrigger(BaseTrigger):
                     ):
                         return error_event(exc)
                     delay = max(min(self.poll_interval, _ONE_ATTEMPT.backoff(errors)), exc.retry_after or 0.0)
-                    self.log.warning("Poll %d of %s task %s failed, retrying in %.1fs: %s",
-                                     errors, self.service, self.remote_task_id, delay, exc)
+                    self.log.warning(
+                        "Poll %d of %s task %s failed, retrying in %.1fs: %s",
+                        errors,
+                        self.service,
+                        self.remote_task_id,
+                        delay,
+                        exc,
+                    )
                 else:
                     errors, last_ok_at, last = 0, now, status
                     verdict = judge(status, targets, failures)
@@ -138,13 +144,23 @@ class AvatarTaskTrigger(BaseTrigger):
                         return outcome_event(status, verdict)
                     if status.state is TaskState.UNKNOWN and not warned_unknown:
                         warned_unknown = True
-                        self.log.warning("%s task %s has unmapped status %r; still waiting",
-                                         self.service, self.remote_task_id, status.raw_status)
+                        self.log.warning(
+                            "%s task %s has unmapped status %r; still waiting",
+                            self.service,
+                            self.remote_task_id,
+                            status.raw_status,
+                        )
                     progress = (status.state, status.progress, status.result.get("preview_frames"))
                     if progress != seen_progress:
                         seen_progress = progress
-                        self.log.info("%s task %s is %s (progress %s, %s preview frames)", self.service,
-                                      self.remote_task_id, status.state.value, status.progress, progress[2])
+                        self.log.info(
+                            "%s task %s is %s (progress %s, %s preview frames)",
+                            self.service,
+                            self.remote_task_id,
+                            status.state.value,
+                            status.progress,
+                            progress[2],
+                        )
                 if now >= self.deadline - 0.01:  # that was the final poll (asyncio may wake early)
                     return timeout_event(self.service, self.remote_task_id, last, self.deadline)
                 await asyncio.sleep(max(0.0, min(delay, self.deadline - time.time())))
