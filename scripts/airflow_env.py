@@ -65,9 +65,7 @@ def airflow_env(home: Path, dags_folder: Path, **settings: str) -> dict[str, str
     return env
 
 
-def start_logged(
-    cmd: Sequence[str], log_path: Path, env: Mapping[str, str], cwd: Path | None = None
-) -> subprocess.Popen[bytes]:
+def start_logged(cmd: Sequence[str], log_path: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own process group (session) with stdout and stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -77,7 +75,6 @@ def start_logged(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=dict(env),
-            cwd=cwd,
             start_new_session=True,
         )
 
@@ -89,7 +86,7 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
 
 
 def stop_groups(procs: Iterable[subprocess.Popen[bytes]], grace: float = 20.0) -> None:
-    """SIGTERM each process group, wait up to ``grace`` seconds in total, then SIGKILL the rest."""
+    """SIGTERM each process group, wait up to ``grace`` seconds in total, then SIGKILL the rest (at once if 0)."""
     procs = list(procs)
     for proc in procs:
         _signal_group(proc, signal.SIGTERM if grace > 0 else signal.SIGKILL)

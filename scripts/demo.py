@@ -6,6 +6,7 @@ Exits 0 only if every example DAG succeeded and each downloaded a valid MP4 into
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import shutil
@@ -79,19 +80,8 @@ def prepare() -> None:
 def start_simulator(api_key: str, deadline: Deadline) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Start the simulator in its own process group; return it and its parsed ready line."""
     ready_file = LOGS / "simulator.out"
-    cmd = [
-        sys.executable,
-        "-m",
-        "airflow_provider_avatar.testing.simulator",
-        "--port",
-        "0",
-        "--file-port",
-        "0",
-        "--duration",
-        "3",
-        "--api-key",
-        api_key,
-    ]
+    cmd = [sys.executable, "-m", "airflow_provider_avatar.testing.simulator", "--api-key", api_key]
+    cmd += ["--port", "0", "--file-port", "0", "--duration", "3"]
     end = time.monotonic() + deadline.limit(SIM_READY_LIMIT)
     # stdout (the ready line) to a file, so nothing can block on a full pipe later
     with ready_file.open("wb") as out, (LOGS / "simulator.log").open("wb") as err:
@@ -116,8 +106,9 @@ def list_example_dags(env: dict[str, str], deadline: Deadline) -> tuple[list[tup
     code = run_logged([*AIRFLOW, "dags", "list", "--local", "-o", "json"], log, env, deadline.limit(LIST_LIMIT))
     listed: list[dict[str, Any]] = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
-        if line.startswith("["):
-            listed = json.loads(line)
+        if line.startswith("["):  # the JSON list; log lines start with a timestamp
+            with contextlib.suppress(ValueError):
+                listed = json.loads(line)
     files = sorted(DAGS.glob("example_*.py"))
     dags = sorted((d["dag_id"], Path(d["fileloc"])) for d in listed if Path(d["fileloc"]) in files)
     broken = []
@@ -253,10 +244,12 @@ def main() -> int:
         for dag_id, path in dags:
             outcomes.append(run_dag(dag_id, path, env, deadline))
     except (KeyboardInterrupt, TimeoutError, RuntimeError) as exc:
-        problem = f"{type(exc).__name__}: {exc}"
+        problem = f"interrupted ({exc or 'Ctrl-C'})" if isinstance(exc, KeyboardInterrupt) else str(exc)
         print(f"\nstopped: {problem}")
         outcomes.append(Outcome("(demo)", "stopped", problems=[problem]))
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):  # clean-up is bounded: let it finish
+            signal.signal(sig, signal.SIG_IGN)
         if simulator is not None:
             stop_groups([simulator], grace=5)
     print_summary(outcomes)

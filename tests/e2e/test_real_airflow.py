@@ -2,7 +2,7 @@
 
 Runs ``dags_examples/example_scenext_video.py`` against the in-process simulator and checks that the
 real triggerer did the waiting, the video arrived, and the API key never reached a log or the DB.
-Takes about a minute; run with ``make e2e`` or ``pytest -m e2e tests/e2e``.
+Takes about 40 s; run with ``make e2e`` or ``pytest -m e2e tests/e2e``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def api_key() -> str:
 
 
 @pytest.fixture
-def simulator(api_key: str) -> Iterator[Simulator]:
+def e2e_simulator(api_key: str) -> Iterator[Simulator]:
     """The simulator in a thread of this process (so its request log can be inspected)."""
     sim = Simulator(api_keys={"scenext": api_key}, task_duration=SIM_TASK_SECONDS).start()
     try:
@@ -94,7 +94,7 @@ def simulator(api_key: str) -> Iterator[Simulator]:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, simulator: Simulator, api_key: str) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, e2e_simulator: Simulator, api_key: str) -> Iterator[Deployment]:
     """Migrate a SQLite DB, start the four components; stop every one of them afterwards."""
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -118,7 +118,7 @@ def deployment(tmp_path: Path, simulator: Simulator, api_key: str) -> Iterator[D
         AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
         AVATAR_EXAMPLE_POLL_INTERVAL="1",
         AVATAR_EXAMPLE_OUTPUT_DIR=str(dep.videos),
-        **connection_env(simulator.info()["services"], api_key),
+        **connection_env(e2e_simulator.info()["services"], api_key),
     )
     code = run_logged([*AIRFLOW, "db", "migrate"], dep.logs / "db-migrate.log", dep.env, 180)
     assert code == 0, f"airflow db migrate exited {code}:\n{tail(dep.logs / 'db-migrate.log')}"
@@ -171,7 +171,7 @@ def wait_for_run(dep: Deployment) -> str:
     return f"{state} after {RUN_LIMIT:.0f}s"
 
 
-def test_example_dag_on_real_airflow(deployment: Deployment, simulator: Simulator, api_key: str) -> None:
+def test_example_dag_on_real_airflow(deployment: Deployment, e2e_simulator: Simulator, api_key: str) -> None:
     dep = deployment
     wait_until_ready(dep)
     trigger_log = dep.logs / "dags-trigger.log"
@@ -191,7 +191,7 @@ def test_example_dag_on_real_airflow(deployment: Deployment, simulator: Simulato
     size, _, is_mp4 = file_facts(videos[0])
     assert size > 0 and is_mp4, f"{videos[0]} ({size} bytes) does not start with an MP4 ftyp box"
 
-    requests = simulator.requests("scenext")
+    requests = e2e_simulator.requests("scenext")
     polls = [r for r in requests if r.method == "GET" and r.path.startswith("/scenext/api/get_status/")]
     creates = [r for r in requests if r.method == "POST" and r.path.startswith("/scenext/api/gen_video")]
     seen = [(r.method, r.path, r.status) for r in requests]
