@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -72,7 +73,7 @@ async def test_retry_after_holds_the_next_call_back(sim: Simulator, monkeypatch:
     events = await wait
     assert events[0]["status"] == "success"
     times = [r.at for r in sim.requests("scenext")]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) >= 3 and min(gaps) >= 0.55
 
 
