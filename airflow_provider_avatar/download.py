@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -22,11 +23,14 @@ import requests
 
 from airflow_provider_avatar.exceptions import AvatarDownloadError
 from airflow_provider_avatar.status import redact_url
+from airflow_provider_avatar.transport.policy import RetryPolicy
 from airflow_provider_avatar.urlsafety import check_download_url
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
+#: How signed-URL hosts (object stores, CDNs) answer an expired signature.
+_EXPIRED = ("HTTP 403", "HTTP 410")
 MAX_REDIRECTS = 5
 
 
@@ -87,7 +91,7 @@ class _Target:
 
 
 def download_file(
-    url: str,
+    source: str | Callable[[], str],
     destination: str,
     *,
     allow_private_hosts: bool = False,
@@ -100,94 +104,130 @@ def download_file(
     service: str = "download",
     session: requests.Session | None = None,
 ) -> DownloadResult:
-    """Download ``url`` to ``destination`` (local path or object-storage URI); see module doc."""
+    """Download to ``destination`` (local path or object-storage URI); see the module doc.
 
-    def fail(message: str, http_status: int | None = None) -> AvatarDownloadError:
-        return AvatarDownloadError(message, service=service, action="download", http_status=http_status)
-
+    ``source`` is a URL or a function returning one (called only after the destination checks,
+    so a signed URL is fetched as late as possible). ``refresh_url`` is called once if the host
+    answers 403/410 (an expired signature).
+    """
     target = _Target(destination)
     if not overwrite and target.exists():
-        raise fail(f"destination {destination} exists; pass overwrite=True to replace it")
-    check_download_url(url, allow_private_hosts=allow_private_hosts, service=service)
+        raise AvatarDownloadError(
+            f"destination {destination} exists; pass overwrite=True to replace it", service=service, action="download"
+        )
+    url = source() if callable(source) else source
     http = session or requests.Session()
-    sha = hashlib.sha256()
-    written = 0
-    total: int | None = None
-    content_type: str | None = None
-    refreshed = False
-    attempts = 0
+    job = _Download(http, service, allow_private_hosts, timeout, chunk_size)
     try:
         with target.open() as out:
-            while True:
-                attempts += 1
-                headers = {"Accept-Encoding": "identity"}
-                if written:
-                    headers["Range"] = f"bytes={written}-"
-                try:
-                    resp = _get_following_redirects(http, url, headers, timeout, allow_private_hosts, service)
-                except requests.RequestException as exc:
-                    if attempts >= max_attempts:
-                        raise fail(f"cannot reach {redact_url(url)} ({type(exc).__name__})") from None
-                    continue
-                with resp:
-                    if resp.status_code in (403, 410) and refresh_url is not None and not refreshed:
-                        refreshed = True
-                        log.info("Download URL refused (HTTP %s); asking the service for a fresh one", resp.status_code)
-                        url = refresh_url()
-                        check_download_url(url, allow_private_hosts=allow_private_hosts, service=service)
-                        attempts -= 1
-                        continue
-                    if resp.status_code >= 500 and attempts < max_attempts:
-                        continue
-                    if resp.status_code not in (200, 206):
-                        raise fail(f"download of {redact_url(url)} answered HTTP {resp.status_code}", resp.status_code)
-                    if resp.status_code == 200 or not _range_matches(resp, written):
-                        if written:
-                            log.warning("Server ignored the Range request; restarting from byte 0")
-                        out.seek(0)
-                        out.truncate()
-                        sha, written = hashlib.sha256(), 0
-                        total = _int_or_none(resp.headers.get("Content-Length"))
-                    elif total is None:
-                        total = _range_total(resp)
-                    content_type = resp.headers.get("Content-Type", content_type)
-                    try:
-                        for chunk in resp.iter_content(chunk_size):
-                            out.write(chunk)
-                            sha.update(chunk)
-                            written += len(chunk)
-                    except (
-                        requests.ConnectionError,
-                        requests.Timeout,
-                        requests.exceptions.ChunkedEncodingError,
-                    ) as exc:
-                        log.warning("Download interrupted at %d bytes (%s)", written, type(exc).__name__)
-                if total is not None and written > total:
-                    raise fail(f"received {written} bytes, more than the announced {total}")
-                if total is not None and written < total:
-                    if attempts >= max_attempts:
-                        raise fail(f"download truncated: {written} of {total} bytes after {attempts} attempts")
-                    continue
-                break
+            url = job.fetch(url, out, refresh_url, max_attempts)
             out.flush()
             if target.local:
                 os.fsync(out.fileno())
-        if total is None:
-            log.warning("The server sent no length; the size could not be verified (%d bytes)", written)
-        digest = sha.hexdigest()
+        digest = job.sha.hexdigest()
         if expected_sha256 and digest != expected_sha256.lower():
-            raise fail(f"sha256 mismatch: expected {expected_sha256}, got {digest}")
+            raise job.fail(f"sha256 mismatch: expected {expected_sha256}, got {digest}")
         try:
             target.publish(overwrite)
         except FileExistsError:
-            raise fail(f"destination {destination} appeared during the download; not overwritten") from None
+            raise job.fail(f"destination {destination} appeared during the download; not overwritten") from None
     except BaseException:
         target.discard()
         raise
     finally:
         if session is None:
             http.close()
-    return DownloadResult(str(target.path), written, digest, content_type, redact_url(url))
+    return DownloadResult(str(target.path), job.written, digest, job.content_type, redact_url(url))
+
+
+class _Download:
+    """The state of one transfer: bytes written, running hash, announced total."""
+
+    def __init__(
+        self,
+        http: requests.Session,
+        service: str,
+        allow_private_hosts: bool,
+        timeout: tuple[float, float],
+        chunk_size: int,
+    ) -> None:
+        self.http = http
+        self.service = service
+        self.allow_private_hosts = allow_private_hosts
+        self.timeout = timeout
+        self.chunk_size = chunk_size
+        self.sha = hashlib.sha256()
+        self.written = 0
+        self.total: int | None = None
+        self.content_type: str | None = None
+
+    def fail(self, message: str, http_status: int | None = None) -> AvatarDownloadError:
+        return AvatarDownloadError(message, service=self.service, action="download", http_status=http_status)
+
+    def fetch(self, url: str, out: IO[bytes], refresh_url: Callable[[], str] | None, max_attempts: int) -> str:
+        """Fill ``out`` completely, resuming with Range; return the URL that finally worked."""
+        check_download_url(url, allow_private_hosts=self.allow_private_hosts, service=self.service)
+        attempt = 0
+        while True:
+            attempt += 1
+            problem = self._attempt(url, out)
+            expired = problem is not None and problem.startswith(_EXPIRED)
+            if problem is None:
+                if self.total is None:
+                    log.warning("The server sent no length; the size could not be verified (%d bytes)", self.written)
+                return url
+            if expired and refresh_url is not None:
+                log.info("Download URL refused as expired; asking the service for a fresh one")
+                url, refresh_url = refresh_url(), None
+                check_download_url(url, allow_private_hosts=self.allow_private_hosts, service=self.service)
+                attempt -= 1  # a refresh is not a failed attempt
+                continue
+            if expired or attempt >= max_attempts:
+                raise self.fail(f"download of {redact_url(url)} failed after {attempt} attempts: {problem}")
+            delay = RetryPolicy().backoff(attempt)
+            log.warning("Download of %s: %s; retrying in %.1fs", redact_url(url), problem, delay)
+            time.sleep(delay)
+
+    def _attempt(self, url: str, out: IO[bytes]) -> str | None:
+        """One GET from the current offset; return None when complete, else what went wrong."""
+        headers = {"Accept-Encoding": "identity"}
+        if self.written:
+            headers["Range"] = f"bytes={self.written}-"
+        try:
+            resp = _get_following_redirects(
+                self.http, url, headers, self.timeout, self.allow_private_hosts, self.service
+            )
+        except requests.RequestException as exc:
+            return f"cannot reach the host ({type(exc).__name__})"
+        with resp:
+            if resp.status_code in (403, 410):
+                return f"HTTP {resp.status_code} (expired or forbidden)"
+            if resp.status_code >= 500 or resp.status_code == 429:
+                return f"HTTP {resp.status_code}"
+            if resp.status_code not in (200, 206):
+                raise self.fail(f"download of {redact_url(url)} answered HTTP {resp.status_code}", resp.status_code)
+            if resp.status_code == 200 or not _range_matches(resp, self.written):
+                if self.written:
+                    log.warning("Server ignored the Range request; restarting from byte 0")
+                out.seek(0)
+                out.truncate()
+                self.sha, self.written = hashlib.sha256(), 0
+                self.total = _int_or_none(resp.headers.get("Content-Length"))
+            elif self.total is None:
+                self.total = _range_total(resp)
+            self.content_type = resp.headers.get("Content-Type", self.content_type)
+            try:
+                for chunk in resp.iter_content(self.chunk_size):
+                    out.write(chunk)
+                    self.sha.update(chunk)
+                    self.written += len(chunk)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                return f"interrupted at {self.written} bytes ({type(exc).__name__})"
+        if self.total is not None and self.written > self.total:
+            raise self.fail(f"received {self.written} bytes, more than the announced {self.total}")
+        if self.total is not None and self.written < self.total:
+            return f"truncated: {self.written} of {self.total} bytes"
+        return None
 
 
 def _get_following_redirects(

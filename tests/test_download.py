@@ -35,7 +35,7 @@ def test_download_verifies_and_reports(sim: Simulator, tmp_path: Path) -> None:
 def test_truncated_body_publishes_nothing(sim: Simulator, tmp_path: Path) -> None:
     sim.set_faults("files", Faults(truncate_downloads=True))
     dest = tmp_path / "v.mp4"
-    with pytest.raises(AvatarDownloadError, match="truncated"):
+    with pytest.raises(AvatarDownloadError, match="truncated|interrupted"):
         download_file(sim.state.file_url("blob-300000.bin"), str(dest), allow_private_hosts=True, max_attempts=2)
     assert _leftovers(tmp_path) == []  # neither the file nor a temporary part
 
@@ -209,3 +209,13 @@ def test_operator_fails_clearly_for_a_task_without_video(scenext_conn: Simulator
     with pytest.raises(AvatarTaskFailedError, match="no video to download"):
         op.execute({})
     assert _leftovers(tmp_path) == []
+
+
+def test_operator_checks_the_destination_before_asking_the_service(scenext_conn: Simulator, tmp_path: Path) -> None:
+    status = _status_dict(scenext_conn)
+    (tmp_path / "v.mp4").write_bytes(b"old")
+    before = len(scenext_conn.requests("scenext"))
+    op = AvatarVideoDownloadOperator(task_id="a", source=status, destination=str(tmp_path / "v.mp4"))
+    with pytest.raises(AvatarDownloadError, match="exists"):
+        op.execute({})
+    assert len(scenext_conn.requests("scenext")) == before

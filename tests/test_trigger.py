@@ -162,3 +162,18 @@ async def test_missing_connection_is_an_error_event(monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("AIRFLOW_CONN_SCENEXT_DEFAULT", raising=False)
     events = await collect_events(make_trigger("1"))
     assert events[0]["status"] == "error"
+
+
+async def test_restart_keeps_the_original_deadline(scenext_conn: Simulator) -> None:
+    """A triggerer restart rebuilds the trigger from serialize(): the deadline does not move."""
+    task_id = scenext_conn.scenext.add_task(duration=60)  # type: ignore[attr-defined]
+    started = time.time()
+    first = make_trigger(task_id, timeout=1.5, poll_interval=0.3)
+    run = asyncio.create_task(collect_events(first))
+    await asyncio.sleep(0.8)
+    run.cancel()  # the triggerer died mid-wait
+    await asyncio.gather(run, return_exceptions=True)
+    classpath, kwargs = first.serialize()
+    events = await collect_events(AvatarTaskTrigger(**kwargs))
+    assert events[0]["status"] == "timeout"
+    assert 1.5 <= time.time() - started < 1.5 + 0.3 + 0.5

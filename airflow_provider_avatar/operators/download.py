@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
@@ -65,17 +66,17 @@ class AvatarVideoDownloadOperator(BaseOperator):
         hook = self._hook(service)
         allow_private = hook.config.allow_private_hosts if hook else False
         remote_task_id = status.remote_task_id if status else None
+        source: str | Callable[[], str]
         if status is not None and hook is not None:
-            url = self._fresh_url(hook, status.remote_task_id)
-            refresh = lambda: self._fresh_url(hook, status.remote_task_id)  # noqa: E731
+            source = refresh = partial(self._fresh_url, hook, status.remote_task_id)
         elif isinstance(self.source, str) and self.source.strip():
-            url, refresh = self.source.strip(), None
+            source, refresh = self.source.strip(), None
         else:
             raise self._bad_input("source must be a TaskStatus dict or a video URL")
         if not isinstance(self.destination, str) or not self.destination.strip():
             raise self._bad_input("destination must be a local path or an object storage URI")
         result = download_file(
-            url,
+            source,
             self.destination.strip(),
             allow_private_hosts=allow_private,
             overwrite=self.overwrite,
