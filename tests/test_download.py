@@ -35,7 +35,7 @@ def test_download_verifies_and_reports(sim: Simulator, tmp_path: Path) -> None:
 def test_truncated_body_publishes_nothing(sim: Simulator, tmp_path: Path) -> None:
     sim.set_faults("files", Faults(truncate_downloads=True))
     dest = tmp_path / "v.mp4"
-    with pytest.raises(AvatarDownloadError, match="truncated|interrupted"):
+    with pytest.raises(AvatarDownloadError, match=r"truncated|interrupted"):
         download_file(sim.state.file_url("blob-300000.bin"), str(dest), allow_private_hosts=True, max_attempts=2)
     assert _leftovers(tmp_path) == []  # neither the file nor a temporary part
 

@@ -173,7 +173,7 @@ async def test_restart_keeps_the_original_deadline(scenext_conn: Simulator) -> N
     await asyncio.sleep(0.8)
     run.cancel()  # the triggerer died mid-wait
     await asyncio.gather(run, return_exceptions=True)
-    classpath, kwargs = first.serialize()
+    _, kwargs = first.serialize()
     events = await collect_events(AvatarTaskTrigger(**kwargs))
     assert events[0]["status"] == "timeout"
     assert 1.5 <= time.time() - started < 1.5 + 0.3 + 0.5
