@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 
 class AvatarError(AirflowException):
@@ -121,6 +121,16 @@ class AvatarTaskFailedError(AvatarError):
     reason = "failed"
 
 
+class AvatarSubmitUnknownError(AvatarError, AirflowFailException):
+    """A create may have reached the service but its answer was lost.
+
+    Subclasses ``AirflowFailException`` so Airflow does not retry the task: a retry would send a
+    second create and could bill a second remote task. Check the service before re-running.
+    """
+
+    reason = "submit_unknown"
+
+
 class AvatarTimeoutError(AvatarError, AirflowSensorTimeout):
     """The wait's deadline passed before the remote task reached a target state.
 
@@ -155,6 +165,7 @@ _BY_REASON: dict[str, type[AvatarError]] = {
         AvatarBadResponseError,
         AvatarTaskFailedError,
         AvatarTimeoutError,
+        AvatarSubmitUnknownError,
         AvatarDownloadError,
         AvatarUnsafeURLError,
     )

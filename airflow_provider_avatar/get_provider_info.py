@@ -24,6 +24,22 @@ _COMMON_FIELDS: dict[str, Any] = {
         "description": "Seconds to wait for an API answer (default 60).",
         "schema": {"type": ["number", "null"], "minimum": 1},
     },
+    "connect_timeout": {
+        "label": "Connect timeout (s)",
+        "description": "Seconds to wait for a connection to the API (default 10).",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+    "max_attempts": {
+        "label": "Attempts per call",
+        "description": "Tries per API call for retryable errors (default 4); a create is never repeated "
+        "once it may have arrived.",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+    "scheme": {
+        "label": "Scheme",
+        "description": "http or https, used when the host field holds a bare host name (default https).",
+        "schema": {"type": ["string", "null"], "enum": ["http", "https", None]},
+    },
 }
 
 
@@ -56,6 +72,11 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {
+                "integration-name": "Avatar tasks",
+                "external-doc-url": "https://pypi.org/project/airflow-provider-avatar/",
+                "tags": ["software"],
+            },
+            {
                 "integration-name": "Scenext",
                 "external-doc-url": "https://docs.scenext.cn/en/api-reference/generate-video",
                 "tags": ["service"],
@@ -65,22 +86,15 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.hooks.scenext"]},
         ],
         "operators": [
-            {
-                "integration-name": "Scenext",
-                "python-modules": [
-                    "airflow_provider_avatar.operators.scenext",
-                    "airflow_provider_avatar.operators.download",
-                ],
-            },
+            {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.operators.download"]},
+            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.operators.scenext"]},
         ],
         "sensors": [
-            {
-                "integration-name": "Scenext",
-                "python-modules": ["airflow_provider_avatar.sensors.scenext", "airflow_provider_avatar.sensors.base"],
-            },
+            {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.sensors.base"]},
+            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.sensors.scenext"]},
         ],
         "triggers": [
-            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.triggers.task_status"]},
+            {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.triggers.task_status"]},
         ],
         "connection-types": [
             _bearer_connection(

@@ -14,8 +14,10 @@ class ServiceInfo(NamedTuple):
     default_conn_id: str
 
 
+SCENEXT_CONN_ID = "scenext_default"
+
 SERVICES: dict[str, ServiceInfo] = {
-    "scenext": ServiceInfo("airflow_provider_avatar.hooks.scenext.ScenextHook", "scenext_default"),
+    "scenext": ServiceInfo("airflow_provider_avatar.hooks.scenext.ScenextHook", SCENEXT_CONN_ID),
 }
 
 

@@ -7,6 +7,7 @@ download operator accepts it back with ``TaskStatus.from_dict()``.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -56,6 +57,24 @@ def redact_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+_URL = re.compile(r"https?://[^\s\"'<>]+")
+
+
+def redact_urls_in(text: str) -> str:
+    """``text`` with every http(s) URL in it redacted (for error messages quoting a body)."""
+    return _URL.sub(lambda m: redact_url(m.group(0)) or "", text)
+
+
+def _redact_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_urls_in(value)
+    if isinstance(value, Mapping):
+        return {k: _redact_urls(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_urls(v) for v in value]
+    return value
+
+
 # Reason codes for a FAILED status that the service itself did not name.
 NO_ARTIFACT = "no_artifact"
 
@@ -83,7 +102,7 @@ class TaskStatus:
         """
         data = asdict(self)
         data["state"] = self.state.value
-        data["result"] = dict(self.result)
+        data["result"] = {k: _redact_urls(v) for k, v in self.result.items()}
         data["video_url"] = redact_url(self.video_url)
         return data
 

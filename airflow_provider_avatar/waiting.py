@@ -8,7 +8,7 @@ give the same answer for the same remote history.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_avatar.exceptions import (
     AvatarError,
@@ -17,7 +17,10 @@ from airflow_provider_avatar.exceptions import (
     AvatarTimeoutError,
     error_from_dict,
 )
-from airflow_provider_avatar.status import TaskStatus, Verdict
+from airflow_provider_avatar.status import TaskState, TaskStatus, Verdict
+
+if TYPE_CHECKING:
+    import logging
 
 #: The closed set of trigger event statuses, checked when a deferred sensor resumes.
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
@@ -32,6 +35,36 @@ def keep_waiting_after(
     if isinstance(exc, AvatarNotFoundError):
         return not_found_grace_until is not None and now < not_found_grace_until
     return exc.transient and now - last_ok_at < error_window
+
+
+class ProgressLog:
+    """Logs a wait's progress when it changes, and an unmapped raw status once per wait."""
+
+    def __init__(self, log: logging.Logger | Any) -> None:
+        self.log = log
+        self._last: tuple[Any, ...] | None = None
+        self._warned_unknown = False
+
+    def observe(self, status: TaskStatus) -> None:
+        if status.state is TaskState.UNKNOWN and not self._warned_unknown:
+            self._warned_unknown = True
+            self.log.warning(
+                "%s task %s has unmapped status %r; still waiting",
+                status.service,
+                status.remote_task_id,
+                status.raw_status,
+            )
+        seen = (status.state, status.progress, status.result.get("preview_frames"))
+        if seen != self._last:
+            self._last = seen
+            self.log.info(
+                "%s task %s is %s (progress %s, preview frames %s)",
+                status.service,
+                status.remote_task_id,
+                status.state.value,
+                status.progress,
+                seen[2],
+            )
 
 
 def outcome_event(status: TaskStatus, verdict: Verdict) -> dict[str, Any]:

@@ -7,13 +7,16 @@ from collections.abc import Iterator
 from unittest import mock
 
 import pytest
+import requests
 import requests_mock as rm
+from airflow.providers.common.compat.sdk import AirflowFailException
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from airflow_provider_avatar.exceptions import (
     AvatarAuthError,
     AvatarInputError,
     AvatarRateLimitedError,
-    AvatarTransientError,
+    AvatarSubmitUnknownError,
 )
 from airflow_provider_avatar.hooks.scenext import ScenextHook
 from airflow_provider_avatar.status import TaskState
@@ -54,13 +57,62 @@ def test_bad_input_sends_nothing(conn: None, requests_mock: rm.Mocker) -> None:
     assert requests_mock.call_count == 0
 
 
-def test_create_is_not_retried_after_it_may_have_arrived(
-    conn: None, requests_mock: rm.Mocker, sleeps: list[float]
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"status_code": 502, "text": "bad gateway"},
+        {"exc": requests.exceptions.ReadTimeout},
+        {"status_code": 200, "text": "<html>maintenance</html>"},
+    ],
+)
+def test_create_with_unknown_outcome_is_never_repeated(
+    conn: None, requests_mock: rm.Mocker, sleeps: list[float], answer: dict[str, object]
 ) -> None:
-    requests_mock.post(f"{BASE}/gen_video", status_code=502, text="bad gateway")
-    with pytest.raises(AvatarTransientError):
+    """Not by the transport, and not by an Airflow task retry (AirflowFailException)."""
+    requests_mock.post(f"{BASE}/gen_video", **answer)
+    with pytest.raises(AvatarSubmitUnknownError) as info:
         ScenextHook().create_video(question="q")
     assert requests_mock.call_count == 1
+    assert isinstance(info.value, AirflowFailException)
+    assert "check the service before re-running" in str(info.value)
+
+
+def test_create_is_retried_when_it_never_arrived(conn: None, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    refused = requests.exceptions.ConnectionError(MaxRetryError(None, "/", NewConnectionError(None, "refused")))
+    requests_mock.post(f"{BASE}/gen_video", [{"exc": refused}, {"json": payload("scenext", "create_ok")}])
+    assert ScenextHook().create_video(question="q") == "12345"
+    assert requests_mock.call_count == 2
+
+
+def test_a_429_pause_holds_back_every_caller_of_the_connection(
+    conn: None, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    requests_mock.get(
+        f"{BASE}/get_status/1",
+        [
+            {"status_code": 429, "headers": {"Retry-After": "5"}, "json": {}},
+            {"json": payload("scenext", "seed_in_progress")},
+        ],
+    )
+    requests_mock.get(f"{BASE}/get_status/2", json=payload("scenext", "seed_in_progress"))
+    first, other = ScenextHook(), ScenextHook()
+    with mock.patch("airflow_provider_avatar.transport.policy.RetryPolicy.backoff", return_value=0.0):
+        first.get_status("1")  # 429, waits out the pause, succeeds
+        sleeps.clear()
+        other.get_status("2")  # another task of the same connection: the pause is shared
+    assert requests_mock.call_count == 3
+    assert max(sleeps, default=0) >= 4.5  # it waited for the rest of the 5 s pause
+
+
+def test_a_retry_after_beyond_the_cap_fails_fast(conn: None, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
+    requests_mock.get(f"{BASE}/get_status/1", status_code=429, headers={"Retry-After": "3600"}, json={})
+    with pytest.raises(AvatarRateLimitedError) as info:
+        ScenextHook().get_status("1")
+    assert requests_mock.call_count == 1 and sum(sleeps) == 0
+    assert info.value.retry_after == 3600
+    with pytest.raises(AvatarRateLimitedError, match="rate limited for another"):
+        ScenextHook().get_status("1")  # the paused connection refuses at once, sending nothing
+    assert requests_mock.call_count == 1 and sum(sleeps) == 0
 
 
 def test_create_is_retried_after_429(conn: None, requests_mock: rm.Mocker, sleeps: list[float]) -> None:
@@ -136,10 +188,12 @@ def test_connection_without_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
     ],
 )
 def test_base_url_from_connection(monkeypatch: pytest.MonkeyPatch, conn: dict[str, object], base_url: str) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps({"conn_type": "scenext", "password": "k", **conn}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps({"conn_type": "scenext", "password": SENTINEL_KEY, **conn})
+    )
     config = ScenextHook().config
     assert config.base_url == base_url
-    assert "k" not in repr(config).replace("max_qps", "").replace("ok", "")
+    assert SENTINEL_KEY not in repr(config)
 
 
 def test_bad_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,15 +7,21 @@ status reads, retries, rate limiting and error mapping live here and below.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
-from airflow_provider_avatar.exceptions import AvatarError, AvatarInputError
+from airflow_provider_avatar.exceptions import (
+    AvatarError,
+    AvatarInputError,
+    AvatarRateLimitedError,
+    AvatarSubmitUnknownError,
+)
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
-from airflow_provider_avatar.status import TaskStatus
+from airflow_provider_avatar.status import TaskStatus, redact_url
 from airflow_provider_avatar.transport.policy import RetryPolicy
 
 if TYPE_CHECKING:
@@ -23,6 +29,8 @@ if TYPE_CHECKING:
 
     from airflow_provider_avatar.transport.endpoint import Endpoint
     from airflow_provider_avatar.transport.sync import SyncTransport
+
+T = TypeVar("T")
 
 
 def _as_bool(value: Any) -> bool:
@@ -108,6 +116,14 @@ class AvatarBaseHook(BaseHook):
             base_url = f"{scheme}://{base_url}{f':{port}' if port else ''}"
             if schema:
                 base_url = f"{base_url}/{schema.strip('/')}"
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise AvatarInputError(
+                f"connection {self.conn_id!r} has an invalid API base URL {redact_url(base_url)!r}; "
+                "expected http(s)://host[:port]/path",
+                service=self.service,
+                action="read_connection",
+            )
         try:
             max_qps = _as_float("max_qps", extra.get("max_qps"), self.protocol.default_max_qps)
             connect_timeout = _as_float("connect_timeout", extra.get("connect_timeout"), 10.0)
@@ -163,13 +179,35 @@ class AvatarBaseHook(BaseHook):
         return self._endpoint
 
     # -- calls ---------------------------------------------------------------------------------
-    def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None) -> ApiResponse:
+    def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True) -> ApiResponse:
         """Send a request synchronously (one ``requests.Session`` per hook)."""
         if self._sync is None:
             from airflow_provider_avatar.transport.sync import SyncTransport
 
             self._sync = SyncTransport(self._endpoint_for(self.config))
-        return self._sync.call(spec, policy=policy)
+        return self._sync.call(spec, policy=policy, check=check)
+
+    def submit(self, spec: RequestSpec, parse: Callable[[ApiResponse], T]) -> T:
+        """Send a create (non-idempotent) call and parse its answer.
+
+        When its outcome is unknown (the request may have arrived but the answer was lost or
+        unreadable) the error becomes :class:`AvatarSubmitUnknownError`, which Airflow does not
+        retry, so a task retry cannot create (and bill) a second remote task.
+        """
+        try:
+            return parse(self.call(spec))
+        except AvatarError as exc:
+            if not exc.transient or not exc.sent or isinstance(exc, AvatarRateLimitedError):
+                raise
+            raise AvatarSubmitUnknownError(
+                f"the {spec.action} request may have reached {self.service} but its answer was lost "
+                f"({exc.detail}); not retried so no second task is created: check the service before re-running",
+                service=self.service,
+                action=spec.action,
+                code=exc.code,
+                request_id=exc.request_id,
+                http_status=exc.http_status,
+            ) from exc
 
     async def acall(
         self, spec: RequestSpec, *, session: aiohttp.ClientSession | None = None, policy: RetryPolicy | None = None
@@ -209,15 +247,9 @@ class AvatarBaseHook(BaseHook):
         return remote_task_id.strip()
 
     def test_connection(self) -> tuple[bool, str]:
-        """Make one cheap authenticated call; only an auth error or no answer counts as failure."""
-        from airflow_provider_avatar.exceptions import AvatarAuthError
-
+        """One cheap authenticated call; it passes only when the service itself accepts the key."""
         try:
-            self.call(self.protocol.build_test_request(), policy=RetryPolicy(max_attempts=1))
-        except AvatarAuthError as exc:
-            return False, str(exc)
+            response = self.call(self.protocol.build_test_request(), policy=RetryPolicy(max_attempts=1), check=False)
         except AvatarError as exc:
-            if exc.transient or exc.http_status is None:
-                return False, str(exc)
-            return True, f"Connection works: the {self.service} API accepted the credentials."
-        return True, f"Connection works: the {self.service} API accepted the credentials."
+            return False, str(exc)
+        return self.protocol.judge_test_answer(response)

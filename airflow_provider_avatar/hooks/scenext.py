@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from airflow_provider_avatar.hooks.base import AvatarBaseHook
 from airflow_provider_avatar.protocols.scenext import ScenextProtocol
+from airflow_provider_avatar.services import SCENEXT_CONN_ID
 
 
 class ScenextHook(AvatarBaseHook):
@@ -16,7 +17,7 @@ class ScenextHook(AvatarBaseHook):
     """
 
     conn_name_attr = "scenext_conn_id"
-    default_conn_name = "scenext_default"
+    default_conn_name = SCENEXT_CONN_ID
     conn_type = "scenext"
     hook_name = "Scenext"
     protocol: ClassVar[ScenextProtocol] = ScenextProtocol()
@@ -43,4 +44,4 @@ class ScenextHook(AvatarBaseHook):
             quality=quality,
             notify_url=notify_url,
         )
-        return self.protocol.parse_create(self.call(spec))
+        return self.submit(spec, self.protocol.parse_create)

@@ -75,16 +75,20 @@ class AvatarVideoDownloadOperator(BaseOperator):
             raise self._bad_input("source must be a TaskStatus dict or a video URL")
         if not isinstance(self.destination, str) or not self.destination.strip():
             raise self._bad_input("destination must be a local path or an object storage URI")
-        result = download_file(
-            source,
-            self.destination.strip(),
-            allow_private_hosts=allow_private,
-            overwrite=self.overwrite,
-            refresh_url=refresh,
-            timeout=(10.0, self.read_timeout),
-            chunk_size=self.chunk_size,
-            service=service or "download",
-        )
+        try:
+            result = download_file(
+                source,
+                self.destination.strip(),
+                allow_private_hosts=allow_private,
+                overwrite=self.overwrite,
+                refresh_url=refresh,
+                timeout=(10.0, self.read_timeout),
+                chunk_size=self.chunk_size,
+                service=service or "download",
+            )
+        finally:
+            if hook is not None:
+                hook.close()
         self.log.info("Downloaded %d bytes to %s (sha256 %s)", result.bytes, result.path, result.sha256)
         return {**result.to_dict(), "service": service, "remote_task_id": remote_task_id}
 

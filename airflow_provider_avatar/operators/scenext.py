@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
+from airflow_provider_avatar.services import SCENEXT_CONN_ID
+
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
@@ -38,7 +40,7 @@ class ScenextCreateVideoOperator(BaseOperator):
         answer_images: list[str] | None = None,
         quality: str = "m",
         notify_url: str | None = None,
-        scenext_conn_id: str = "scenext_default",
+        scenext_conn_id: str = SCENEXT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -54,13 +56,16 @@ class ScenextCreateVideoOperator(BaseOperator):
         from airflow_provider_avatar.hooks.scenext import ScenextHook
 
         hook = ScenextHook(self.scenext_conn_id)
-        remote_task_id = hook.create_video(
-            question=self.question,
-            question_images=self.question_images,
-            answer=self.answer,
-            answer_images=self.answer_images,
-            quality=self.quality,
-            notify_url=self.notify_url,
-        )
+        try:
+            remote_task_id = hook.create_video(
+                question=self.question,
+                question_images=self.question_images,
+                answer=self.answer,
+                answer_images=self.answer_images,
+                quality=self.quality,
+                notify_url=self.notify_url,
+            )
+        finally:
+            hook.close()
         self.log.info("Created Scenext video task %s", remote_task_id)
         return remote_task_id

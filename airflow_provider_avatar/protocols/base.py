@@ -21,7 +21,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarTransientError,
 )
-from airflow_provider_avatar.status import TaskState, TaskStatus
+from airflow_provider_avatar.status import TaskState, TaskStatus, redact_urls_in
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,8 @@ def http_error_class(status: int) -> type[AvatarError] | None:
 
 def _snippet(body: bytes, limit: int = 200) -> str:
     """A short, single-line, printable excerpt of a body for error messages."""
-    text = body[:limit].decode("utf-8", "replace")
-    return " ".join(text.split())
+    text = " ".join(body[: limit * 4].decode("utf-8", "replace").split())
+    return redact_urls_in(text)[:limit]
 
 
 class ServiceProtocol:
@@ -141,6 +141,26 @@ class ServiceProtocol:
     def error_message(self, response: ApiResponse) -> str:
         """The service's own error text from a body; subclasses read their envelope."""
         return _snippet(response.body) or f"HTTP {response.status}"
+
+    def is_own_answer(self, response: ApiResponse) -> bool:
+        """Does this body come from the service itself (not a proxy's or wrong host's error page)?"""
+        try:
+            response.json()
+        except ValueError:
+            return False
+        return True
+
+    def judge_test_answer(self, response: ApiResponse) -> tuple[bool, str]:
+        """``test_connection``'s verdict: the service answered and did not reject the credentials."""
+        cls = http_error_class(response.status)
+        if cls is not None and (issubclass(cls, AvatarAuthError) or cls.transient):
+            return False, f"{self.service} answered HTTP {response.status}: {self.error_message(response)}"
+        if not self.is_own_answer(response):
+            return False, (
+                f"the host answered HTTP {response.status} but not like the {self.service} API: "
+                f"check the API base URL ({_snippet(response.body, 80)!r})"
+            )
+        return True, f"Connection works: the {self.service} API accepted the credentials."
 
     def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
         """Raise the typed error a response stands for; return quietly on success."""

@@ -164,6 +164,13 @@ class ScenextProtocol(ServiceProtocol):
         )
 
     # -- envelope ------------------------------------------------------------------------------
+    def is_own_answer(self, response: ApiResponse) -> bool:
+        try:
+            body = response.json()
+        except ValueError:
+            return False
+        return isinstance(body, Mapping) and str(body.get("status", "")).lower() in ("success", "error")
+
     def error_message(self, response: ApiResponse) -> str:
         try:
             body = response.json()

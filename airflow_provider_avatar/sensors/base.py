@@ -12,10 +12,17 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowSkipException,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
 from airflow_provider_avatar.exceptions import AvatarError
 from airflow_provider_avatar.status import TaskState, Verdict, judge, state_set
+from airflow_provider_avatar.waiting import ProgressLog
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -76,7 +83,7 @@ class AvatarTaskSensor(BaseSensorOperator):
         self._hook: AvatarBaseHook | None = None
         self._first_check_at: float | None = None
         self._last_ok_at: float | None = None
-        self._warned_unknown = False
+        self._progress = ProgressLog(self.log)
 
     @property
     def poll_interval(self) -> float:
@@ -123,21 +130,7 @@ class AvatarTaskSensor(BaseSensorOperator):
         self._last_ok_at = now
         verdict = judge(status, targets, failures)
         if verdict is Verdict.WAIT:
-            if status.state is TaskState.UNKNOWN and not self._warned_unknown:
-                self._warned_unknown = True
-                self.log.warning(
-                    "Unmapped status %r for %s task %s; still waiting",
-                    status.raw_status,
-                    self.service,
-                    self.remote_task_id,
-                )
-            self.log.info(
-                "%s task %s is %s (%s preview frames)",
-                self.service,
-                self.remote_task_id,
-                status.state.value,
-                status.result.get("preview_frames", "n/a"),
-            )
+            self._progress.observe(status)
             return False
         value = result_from_event(
             outcome_event(status, verdict), service=self.service, remote_task_id=self.remote_task_id
@@ -157,7 +150,14 @@ class AvatarTaskSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         started = time.time()
-        result = self.poke(context)  # one check first: no deferral for a task that already ended
+        try:
+            result = self.poke(context)  # one check first: no deferral for a task that already ended
+        except AirflowException as exc:
+            # The same policy BaseSensorOperator.resume_execution applies to the deferred half.
+            if self.soft_fail or getattr(self, "never_fail", False):
+                flag = "soft_fail" if self.soft_fail else "never_fail"
+                raise AirflowSkipException(f"Skipping because {flag} is set: {exc}") from exc
+            raise
         if isinstance(result, PokeReturnValue):
             return result.xcom_value
         self._defer(started)

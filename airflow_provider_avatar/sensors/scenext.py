@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_avatar.sensors.base import AvatarTaskSensor
+from airflow_provider_avatar.services import SCENEXT_CONN_ID
 
 
 class ScenextVideoSensor(AvatarTaskSensor):
     """Wait until a Scenext video task is COMPLETED (SUCCEEDED); fail when it FAILED.
 
-    Scenext advises polling every 30 s, which is the default ``poll_interval``.
+    Scenext advises polling every 30 s, the default when neither ``poll_interval`` nor
+    ``poke_interval`` is given.
 
     :param remote_task_id: the task id returned by ``ScenextCreateVideoOperator`` (templated).
     :param scenext_conn_id: Airflow connection id (type ``scenext``).
@@ -20,10 +22,12 @@ class ScenextVideoSensor(AvatarTaskSensor):
         self,
         *,
         remote_task_id: str,
-        scenext_conn_id: str = "scenext_default",
-        poll_interval: float = 30.0,
+        scenext_conn_id: str = SCENEXT_CONN_ID,
+        poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
+        if poll_interval is None and "poke_interval" not in kwargs:
+            poll_interval = 30.0
         super().__init__(
             service="scenext",
             remote_task_id=remote_task_id,

@@ -55,7 +55,7 @@ class AsyncTransport:
         self.endpoint = endpoint
         self.session = session
 
-    async def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None) -> ApiResponse:
+    async def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True) -> ApiResponse:
         adapter = TenacityAdapter(policy or self.endpoint.policy, idempotent=spec.idempotent)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(adapter.policy.max_attempts),
@@ -63,11 +63,12 @@ class AsyncTransport:
             retry=adapter.retry,
             reraise=True,
         )
-        return await retrying(self._attempt, spec)
+        return await retrying(self._attempt, spec, check)
 
-    async def _attempt(self, spec: RequestSpec) -> ApiResponse:
+    async def _attempt(self, spec: RequestSpec, check: bool) -> ApiResponse:
         endpoint = self.endpoint
-        await endpoint.limiter.acquire_async()
+        if not await endpoint.limiter.acquire_async(endpoint.policy.cap):
+            raise endpoint.throttled(spec)
         req = endpoint.prepare(spec)
         timeout = aiohttp.ClientTimeout(
             total=endpoint.connect_timeout + endpoint.read_timeout,
@@ -90,4 +91,4 @@ class AsyncTransport:
             raise endpoint.network_error(spec, exc, sent=False) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise endpoint.network_error(spec, exc, sent=True) from None
-        return endpoint.finish(spec, status, headers, body)
+        return endpoint.finish(spec, status, headers, body, check=check)

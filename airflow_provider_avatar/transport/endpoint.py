@@ -45,9 +45,26 @@ class Endpoint:
         headers = {"Accept": "application/json", **signed.headers}
         return PreparedRequest(signed.method, url, dict(signed.params), signed.json, headers)
 
-    def finish(self, spec: RequestSpec, status: int, headers: dict[str, str], body: bytes) -> ApiResponse:
+    def throttled(self, spec: RequestSpec) -> AvatarRateLimitedError:
+        """The error for a caller whose turn (rate limit or a 429 pause) is beyond the retry cap."""
+        wait = self.limiter.wait_needed(time.monotonic())
+        err = AvatarRateLimitedError(
+            f"connection is rate limited for another {wait:.0f}s (max_qps or a Retry-After)",
+            service=self.service,
+            action=spec.action,
+            remote_task_id=spec.remote_task_id,
+            retry_after=wait,
+        )
+        err.sent = False
+        return err
+
+    def finish(
+        self, spec: RequestSpec, status: int, headers: dict[str, str], body: bytes, *, check: bool = True
+    ) -> ApiResponse:
         """Classify an answer; a 429 pauses every caller of this connection for its Retry-After."""
         response = ApiResponse(status=status, headers={k.lower(): v for k, v in headers.items()}, body=body)
+        if not check:
+            return response
         try:
             self.protocol.check(spec, response, now=time.time())
         except AvatarRateLimitedError as exc:

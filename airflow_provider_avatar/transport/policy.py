@@ -28,15 +28,18 @@ class RetryPolicy:
         return max(jittered, retry_after or 0.0)
 
 
-def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
+def should_retry(exc: BaseException, *, idempotent: bool, max_wait: float = float("inf")) -> bool:
     """Retry transient errors; a non-idempotent call only if the server surely did not act on it.
 
     A 429 means the request was refused, and an error raised before the request was written
-    means it never arrived: both are safe to repeat even for a create.
+    means it never arrived: both are safe to repeat even for a create. A ``Retry-After`` longer
+    than ``max_wait`` is not slept out in a worker: the caller gets the error at once.
     """
     if not isinstance(exc, AvatarError) or not exc.transient:
         return False
-    return idempotent or isinstance(exc, AvatarRateLimitedError) or not getattr(exc, "sent", True)
+    if exc.retry_after is not None and exc.retry_after > max_wait:
+        return False
+    return idempotent or isinstance(exc, AvatarRateLimitedError) or not exc.sent
 
 
 class TenacityAdapter:
@@ -48,7 +51,7 @@ class TenacityAdapter:
 
     def retry(self, state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        return exc is not None and should_retry(exc, idempotent=self.idempotent)
+        return exc is not None and should_retry(exc, idempotent=self.idempotent, max_wait=self.policy.cap)
 
     def wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

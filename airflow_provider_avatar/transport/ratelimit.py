@@ -27,10 +27,13 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
-    def reserve(self, now: float) -> float:
-        """Claim the next send slot; return how long to wait before sending."""
+    def reserve(self, now: float, max_wait: float = float("inf")) -> float | None:
+        """Claim the next send slot and return the wait before it, or ``None`` (nothing claimed)
+        when that wait would exceed ``max_wait``."""
         with self._lock:
             slot = max(now, self._next, self._paused_until)
+            if slot - now > max_wait:
+                return None
             self._next = slot + self.interval
             return slot - now
 
@@ -39,15 +42,27 @@ class RateLimiter:
         with self._lock:
             self._paused_until = max(self._paused_until, now + seconds)
 
-    def acquire(self) -> None:
-        delay = self.reserve(time.monotonic())
+    def wait_needed(self, now: float) -> float:
+        """How long a caller arriving now would wait (for error messages)."""
+        with self._lock:
+            return max(now, self._next, self._paused_until) - now
+
+    def acquire(self, max_wait: float = float("inf")) -> bool:
+        """Sleep until this caller's slot; False (no sleep) if that is more than ``max_wait`` away."""
+        delay = self.reserve(time.monotonic(), max_wait)
+        if delay is None:
+            return False
         if delay > 0:
             time.sleep(delay)
+        return True
 
-    async def acquire_async(self) -> None:
-        delay = self.reserve(time.monotonic())
+    async def acquire_async(self, max_wait: float = float("inf")) -> bool:
+        delay = self.reserve(time.monotonic(), max_wait)
+        if delay is None:
+            return False
         if delay > 0:
             await asyncio.sleep(delay)
+        return True
 
 
 _limiters: dict[tuple[str, float | None], RateLimiter] = {}

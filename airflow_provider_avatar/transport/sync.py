@@ -28,7 +28,7 @@ class SyncTransport:
     def close(self) -> None:
         self.session.close()
 
-    def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None) -> ApiResponse:
+    def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True) -> ApiResponse:
         """Send ``spec`` with retries; raise a typed :class:`AvatarError` when it cannot succeed."""
         adapter = TenacityAdapter(policy or self.endpoint.policy, idempotent=spec.idempotent)
         retrying = Retrying(
@@ -37,11 +37,12 @@ class SyncTransport:
             retry=adapter.retry,
             reraise=True,
         )
-        return retrying(self._attempt, spec)
+        return retrying(self._attempt, spec, check)
 
-    def _attempt(self, spec: RequestSpec) -> ApiResponse:
+    def _attempt(self, spec: RequestSpec, check: bool) -> ApiResponse:
         endpoint = self.endpoint
-        endpoint.limiter.acquire()
+        if not endpoint.limiter.acquire(endpoint.policy.cap):
+            raise endpoint.throttled(spec)
         req = endpoint.prepare(spec)
         try:
             resp = self.session.request(
@@ -56,4 +57,4 @@ class SyncTransport:
             body = resp.content
         except requests.RequestException as exc:
             raise endpoint.network_error(spec, exc, sent=not _never_sent(exc)) from None
-        return endpoint.finish(spec, resp.status_code, dict(resp.headers), body)
+        return endpoint.finish(spec, resp.status_code, dict(resp.headers), body, check=check)

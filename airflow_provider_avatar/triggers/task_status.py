@@ -10,20 +10,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_avatar.exceptions import AvatarError
+from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
 from airflow_provider_avatar.services import make_hook
-from airflow_provider_avatar.status import TaskState, Verdict, judge, state_set
+from airflow_provider_avatar.status import TaskStatus, Verdict, judge, state_set
 from airflow_provider_avatar.transport.policy import RetryPolicy
 from airflow_provider_avatar.waiting import (
+    ProgressLog,
     error_event,
     keep_waiting_after,
     outcome_event,
     timeout_event,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_avatar.hooks.base import AvatarBaseHook
 
 #: Each poll is one attempt: the loop itself backs off and polls again.
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
@@ -107,17 +113,19 @@ class AvatarTaskTrigger(BaseTrigger):
 
         hook = make_hook(self.service, self.conn_id)
         targets, failures = state_set(self.target_states), state_set(self.failure_states)
+        # Under errors, back off from the poll interval upwards: thousands of waits must not
+        # poll faster during an outage than they do in normal operation.
+        error_backoff = RetryPolicy(base=self.poll_interval, cap=4 * self.poll_interval)
+        progress = ProgressLog(self.log)
         last = None
         last_ok_at = time.time()
         errors = 0
-        warned_unknown = False
-        seen_progress: Any = None
         async with shared_session() as session:
             while True:
                 now = time.time()
                 delay = self.poll_interval
                 try:
-                    status = await hook.aget_status(self.remote_task_id, session=session, policy=_ONE_ATTEMPT)
+                    status = await self._poll(hook, session, now)
                 except AvatarError as exc:
                     errors += 1
                     if not keep_waiting_after(
@@ -128,7 +136,7 @@ class AvatarTaskTrigger(BaseTrigger):
                         not_found_grace_until=self.not_found_grace_until,
                     ):
                         return error_event(exc)
-                    delay = max(min(self.poll_interval, _ONE_ATTEMPT.backoff(errors)), exc.retry_after or 0.0)
+                    delay = error_backoff.backoff(errors, exc.retry_after)
                     self.log.warning(
                         "Poll %d of %s task %s failed, retrying in %.1fs: %s",
                         errors,
@@ -142,25 +150,21 @@ class AvatarTaskTrigger(BaseTrigger):
                     verdict = judge(status, targets, failures)
                     if verdict is not Verdict.WAIT:
                         return outcome_event(status, verdict)
-                    if status.state is TaskState.UNKNOWN and not warned_unknown:
-                        warned_unknown = True
-                        self.log.warning(
-                            "%s task %s has unmapped status %r; still waiting",
-                            self.service,
-                            self.remote_task_id,
-                            status.raw_status,
-                        )
-                    progress = (status.state, status.progress, status.result.get("preview_frames"))
-                    if progress != seen_progress:
-                        seen_progress = progress
-                        self.log.info(
-                            "%s task %s is %s (progress %s, %s preview frames)",
-                            self.service,
-                            self.remote_task_id,
-                            status.state.value,
-                            status.progress,
-                            progress[2],
-                        )
+                    progress.observe(status)
                 if now >= self.deadline - 0.01:  # that was the final poll (asyncio may wake early)
                     return timeout_event(self.service, self.remote_task_id, last, self.deadline)
                 await asyncio.sleep(max(0.0, min(delay, self.deadline - time.time())))
+
+    async def _poll(self, hook: AvatarBaseHook, session: aiohttp.ClientSession, now: float) -> TaskStatus:
+        """One status read, bounded so that no rate-limit queue or slow answer moves the deadline."""
+        budget = max(0.0, self.deadline - now) + self.poll_interval
+        try:
+            async with asyncio.timeout(budget):
+                return await hook.aget_status(self.remote_task_id, session=session, policy=_ONE_ATTEMPT)
+        except TimeoutError:
+            raise AvatarTransientError(
+                f"no answer within {budget:.1f}s",
+                service=self.service,
+                action="get_status",
+                remote_task_id=self.remote_task_id,
+            ) from None
