@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 from urllib.parse import urljoin
 
 import requests
@@ -29,8 +29,6 @@ from airflow_provider_avatar.urlsafety import check_download_url
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
-#: How signed-URL hosts (object stores, CDNs) answer an expired signature.
-_EXPIRED = ("HTTP 403", "HTTP 410")
 MAX_REDIRECTS = 5
 
 
@@ -171,24 +169,28 @@ class _Download:
         while True:
             attempt += 1
             problem = self._attempt(url, out)
-            expired = problem is not None and problem.startswith(_EXPIRED)
             if problem is None:
                 if self.total is None:
                     log.warning("The server sent no length; the size could not be verified (%d bytes)", self.written)
                 return url
-            if expired and refresh_url is not None:
+            if problem.expired and refresh_url is not None:
                 log.info("Download URL refused as expired; asking the service for a fresh one")
                 url, refresh_url = refresh_url(), None
                 check_download_url(url, allow_private_hosts=self.allow_private_hosts, service=self.service)
                 attempt -= 1  # a refresh is not a failed attempt
                 continue
-            if expired or attempt >= max_attempts:
-                raise self.fail(f"download of {redact_url(url)} failed after {attempt} attempts: {problem}")
+            if problem.expired or attempt >= max_attempts:
+                raise self.fail(f"download of {redact_url(url)} failed after {attempt} attempts: {problem.message}")
             delay = RetryPolicy().backoff(attempt)
-            log.warning("Download of %s: %s; retrying in %.1fs", redact_url(url), problem, delay)
+            log.warning("Download of %s: %s; retrying in %.1fs", redact_url(url), problem.message, delay)
             time.sleep(delay)
 
-    def _attempt(self, url: str, out: IO[bytes]) -> str | None:
+    def _restart(self, out: IO[bytes], total: int | None) -> None:
+        out.seek(0)
+        out.truncate()
+        self.sha, self.written, self.total = hashlib.sha256(), 0, total
+
+    def _attempt(self, url: str, out: IO[bytes]) -> _Problem | None:
         """One GET from the current offset; return None when complete, else what went wrong."""
         headers = {"Accept-Encoding": "identity"}
         if self.written:
@@ -198,23 +200,25 @@ class _Download:
                 self.http, url, headers, self.timeout, self.allow_private_hosts, self.service
             )
         except requests.RequestException as exc:
-            return f"cannot reach the host ({type(exc).__name__})"
+            return _Problem(f"cannot reach the host ({type(exc).__name__})")
         with resp:
-            if resp.status_code in (403, 410):
-                return f"HTTP {resp.status_code} (expired or forbidden)"
-            if resp.status_code >= 500 or resp.status_code == 429:
-                return f"HTTP {resp.status_code}"
-            if resp.status_code not in (200, 206):
-                raise self.fail(f"download of {redact_url(url)} answered HTTP {resp.status_code}", resp.status_code)
-            if resp.status_code == 200 or not _range_matches(resp, self.written):
+            status = resp.status_code
+            if status in (403, 410):  # how object stores and CDNs answer an expired signature
+                return _Problem(f"HTTP {status} (expired or forbidden)", expired=True)
+            if status >= 500 or status == 429:
+                return _Problem(f"HTTP {status}")
+            if status == 200:
                 if self.written:
                     log.warning("Server ignored the Range request; restarting from byte 0")
-                out.seek(0)
-                out.truncate()
-                self.sha, self.written = hashlib.sha256(), 0
-                self.total = _int_or_none(resp.headers.get("Content-Length"))
-            elif self.total is None:
-                self.total = _range_total(resp)
+                self._restart(out, _int_or_none(resp.headers.get("Content-Length")))
+            elif status == 206:
+                start, total = _content_range(resp)
+                if start != self.written or (self.total is not None and total != self.total):
+                    self._restart(out, None)  # the next request asks for the whole file again
+                    return _Problem("the server answered a different byte range")
+                self.total = total
+            else:
+                raise self.fail(f"download of {redact_url(url)} answered HTTP {status}", status)
             self.content_type = resp.headers.get("Content-Type", self.content_type)
             try:
                 for chunk in resp.iter_content(self.chunk_size):
@@ -222,12 +226,19 @@ class _Download:
                     self.sha.update(chunk)
                     self.written += len(chunk)
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                return f"interrupted at {self.written} bytes ({type(exc).__name__})"
+                return _Problem(f"interrupted at {self.written} bytes ({type(exc).__name__})")
         if self.total is not None and self.written > self.total:
             raise self.fail(f"received {self.written} bytes, more than the announced {self.total}")
         if self.total is not None and self.written < self.total:
-            return f"truncated: {self.written} of {self.total} bytes"
+            return _Problem(f"truncated: {self.written} of {self.total} bytes")
         return None
+
+
+class _Problem(NamedTuple):
+    """Why an attempt did not complete; ``expired`` asks for a fresh signed URL."""
+
+    message: str
+    expired: bool = False
 
 
 def _get_following_redirects(
@@ -256,15 +267,10 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _range_total(resp: requests.Response) -> int | None:
-    content_range = resp.headers.get("Content-Range", "")
-    return _int_or_none(content_range.rpartition("/")[2]) if "/" in content_range else None
-
-
-def _range_matches(resp: requests.Response, offset: int) -> bool:
-    """A 206 continues our file only if it starts exactly where we stopped."""
-    content_range = resp.headers.get("Content-Range", "")
-    if not content_range.startswith("bytes "):
-        return False
-    start = content_range[6:].partition("-")[0]
-    return _int_or_none(start) == offset
+def _content_range(resp: requests.Response) -> tuple[int | None, int | None]:
+    """(first byte, total size) from ``Content-Range: bytes a-b/total``; None where unreadable."""
+    value = resp.headers.get("Content-Range", "")
+    if not value.startswith("bytes ") or "/" not in value:
+        return None, None
+    span, _, total = value[6:].partition("/")
+    return _int_or_none(span.partition("-")[0]), _int_or_none(total)

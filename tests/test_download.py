@@ -73,6 +73,22 @@ def test_resume_restarts_when_range_is_ignored(requests_mock: rm.Mocker, tmp_pat
     assert result.bytes == 5000 and (tmp_path / "v.mp4").read_bytes() == body
 
 
+def test_a_resume_answered_with_another_range_restarts_cleanly(requests_mock: rm.Mocker, tmp_path: Path) -> None:
+    body = bytes(range(256)) * 4
+    url = "https://cdn.test/v.mp4"
+    requests_mock.get(
+        url,
+        [
+            {"content": body[:500], "headers": {"Content-Length": "1024"}},
+            {"content": body[:100], "status_code": 206, "headers": {"Content-Range": "bytes 0-99/1024"}},
+            {"content": body, "headers": {"Content-Length": "1024"}},
+        ],
+    )
+    result = download_file(url, str(tmp_path / "v.mp4"), allow_private_hosts=True)
+    assert (tmp_path / "v.mp4").read_bytes() == body and result.bytes == 1024
+    assert [r.headers.get("Range") for r in requests_mock.request_history] == [None, "bytes=500-", None]
+
+
 def test_more_bytes_than_announced_fail(requests_mock: rm.Mocker, tmp_path: Path) -> None:
     requests_mock.get("https://cdn.test/v.mp4", content=b"x" * 100, headers={"Content-Length": "10"})
     with pytest.raises(AvatarDownloadError, match="more than the announced"):

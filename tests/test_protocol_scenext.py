@@ -157,3 +157,14 @@ def test_bearer_authorization() -> None:
     spec = P.authorize(P.build_status_request("1"), Credentials(secret="k"), now=0, nonce="n")
     assert spec.headers["Authorization"] == "Bearer k"
     assert "k" not in repr(Credentials(secret="k"))
+
+
+def test_signed_urls_never_reach_xcom_or_error_text() -> None:
+    status = P.parse_status("12345", _resp(payload("scenext", "completed_dict")))
+    assert status.result["thumbnail_url"].endswith("Signature=THUMBSIG")  # usable in memory
+    assert "THUMBSIG" not in json.dumps(status.to_dict())
+    assert status.to_dict()["result"]["thumbnail_url"] == "https://oss.scenext.cn/t.png"
+    with pytest.raises(AvatarBadResponseError) as info:
+        P.parse_status("12345", _resp(payload("scenext", "odd_envelope_with_signed_urls")))
+    assert "FRAMESIG" not in str(info.value) and "AKID" not in str(info.value)
+    assert "https://oss.scenext.cn/f1.png" in str(info.value)

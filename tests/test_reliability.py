@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-import json
 import logging
-from collections.abc import Callable
+import time
 
 import pytest
 
@@ -77,9 +76,7 @@ async def test_retry_after_holds_the_next_call_back(sim: Simulator, monkeypatch:
     assert len(times) >= 3 and min(gaps) >= 0.55
 
 
-def test_sync_calls_share_the_connection_rate_limit(
-    sim: Simulator, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
-) -> None:
+def test_sync_calls_share_the_connection_rate_limit(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow_provider_avatar.hooks.scenext import ScenextHook
 
     _use_conn(sim, monkeypatch, max_qps=5)
@@ -88,5 +85,30 @@ def test_sync_calls_share_the_connection_rate_limit(
     for n in range(10):
         hooks[n % 2].get_status(task_id)
     times = [r.at for r in sim.requests("scenext")]
-    assert times[-1] - times[0] >= 9 / 5 - 0.05
-    assert json.dumps(times)  # recorded on the simulator side
+    assert len(times) == 10
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 1 / 5 - 0.02
+
+
+async def test_deadline_holds_while_the_connection_is_paused(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another wait's 429 pauses the connection for 8 s: a wait due in 1 s still ends on time."""
+    _use_conn(sim, monkeypatch)
+    task_id = sim.scenext.add_task(duration=60)  # type: ignore[attr-defined]
+    sim.set_faults("scenext", Faults(error_rate=1.0, kinds=("429",), retry_after=8))
+    first = await collect_events(make_trigger(task_id, timeout=-1))  # gets the 429: pauses the connection
+    assert first[0]["status"] == "timeout"
+    started = time.time()
+    events = await collect_events(make_trigger(task_id, timeout=1.0, poll_interval=0.3))
+    assert events[0]["status"] == "timeout"
+    assert time.time() - started < 1.0 + 0.3 + 0.5
+
+
+async def test_an_outage_is_not_polled_faster_than_the_poll_interval(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_conn(sim, monkeypatch)
+    sim.set_faults("scenext", Faults(error_rate=1.0, kinds=("503",)))
+    task_id = sim.scenext.add_task(duration=60)  # type: ignore[attr-defined]
+    events = await collect_events(make_trigger(task_id, poll_interval=0.4, error_window=2.5))
+    assert events[0]["reason"] == "transient"
+    times = [r.at for r in sim.requests("scenext")]
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.4 / 2 - 0.02  # full jitter: never below P/2

@@ -161,3 +161,19 @@ def test_poke_tolerates_transient_errors(sim: Simulator, monkeypatch: pytest.Mon
     assert sensor.poke({}) is False
     sim.set_faults("scenext", None)
     assert sensor.poke({}).xcom_value["state"] == "SUCCEEDED"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("flag", ["soft_fail", "never_fail"])
+def test_pre_deferral_check_honours_skip_flags(scenext_conn: Simulator, flag: str) -> None:
+    from airflow.providers.common.compat.sdk import AirflowSkipException
+
+    task_id = scenext_conn.scenext.add_task(duration=0, outcome="failed")  # type: ignore[attr-defined]
+    sensor = _sensor(task_id, deferrable=True, **{flag: True})
+    with pytest.raises(AirflowSkipException, match=flag):
+        sensor.execute({})
+
+
+def test_poke_interval_is_respected_and_scenext_defaults_to_30s() -> None:
+    assert ScenextVideoSensor(task_id="a", remote_task_id="1", poke_interval=5).poll_interval == 5
+    assert ScenextVideoSensor(task_id="b", remote_task_id="1", poll_interval=7).poll_interval == 7
+    assert ScenextVideoSensor(task_id="c", remote_task_id="1").poll_interval == 30

@@ -151,7 +151,8 @@ class AvatarTaskTrigger(BaseTrigger):
                     if verdict is not Verdict.WAIT:
                         return outcome_event(status, verdict)
                     progress.observe(status)
-                if now >= self.deadline - 0.01:  # that was the final poll (asyncio may wake early)
+                # A poll that ended at or after the deadline was the final one (asyncio may wake early).
+                if time.time() >= self.deadline - 0.01:
                     return timeout_event(self.service, self.remote_task_id, last, self.deadline)
                 await asyncio.sleep(max(0.0, min(delay, self.deadline - time.time())))
 
