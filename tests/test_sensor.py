@@ -78,8 +78,12 @@ def run_deferrable(task_id: str) -> tuple[str, Any]:
     return _outcome(flow)
 
 
+@pytest.mark.parametrize("faulty", [False, True], ids=["clean", "30pct-faults"])
 @pytest.mark.parametrize("outcome", ["completed", "completed_list", "failed", "no_artifact"])
-def test_modes_agree(scenext_conn: Simulator, outcome: str) -> None:
+def test_modes_agree(scenext_conn: Simulator, outcome: str, faulty: bool) -> None:
+    if faulty:  # 5xx, 429, resets and HTML pages on 30% of calls: the answer must not change
+        kinds = ("502", "503", "504", "429", "reset", "html")
+        scenext_conn.set_faults("scenext", Faults(error_rate=0.3, kinds=kinds, retry_after=0.1, seed=3))
     results = {}
     for mode, run in {"poke": run_poke, "reschedule": run_reschedule, "deferrable": run_deferrable}.items():
         task_id = scenext_conn.scenext.add_task(duration=0.6, outcome=outcome)  # type: ignore[attr-defined]

@@ -44,7 +44,9 @@ class AvatarTaskSensor(BaseSensorOperator):
     :param target_states: states that end the wait successfully (service default if omitted).
     :param failure_states: states that fail the task (service default if omitted).
     :param not_found_grace: seconds during which "task not found" is treated as not yet visible.
-    :param error_window: seconds of consecutive transient errors tolerated before failing.
+    :param error_window: seconds of consecutive transient errors tolerated before failing. In
+        reschedule mode each poke is a new task attempt that keeps no memory of earlier errors:
+        an outage is retried within each poke and then bounded by ``timeout`` instead.
     :param deferrable: wait in the triggerer instead of a worker slot. Default from
         ``[operators] default_deferrable``, falling back to True.
     """
