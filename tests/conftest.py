@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 # Airflow reads AIRFLOW_HOME at import: isolate it before anything imports airflow.
 _HOME = Path(tempfile.mkdtemp(prefix="avatar-tests-airflow-home-"))
@@ -23,6 +26,27 @@ from airflow_provider_avatar.testing.simulator import Simulator  # noqa: E402
 #: A sentinel API key: it must never show up in logs, XCom, trigger kwargs or error text.
 SENTINEL_KEY = "sk-SENTINEL-4f9c2e7a1b"
 REPO = Path(__file__).resolve().parents[1]
+
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only_connect(self: socket.socket, address: Any) -> Any:
+    """Tests talk to the simulator on loopback only: any other destination is a test bug."""
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0]
+        if not ipaddress.ip_address(host.split("%", 1)[0]).is_loopback:
+            raise AssertionError(f"a test tried to connect to {host}; tests use the local simulator only")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network_beyond_loopback() -> Iterator[None]:
+    socket.socket.connect = _loopback_only_connect  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        socket.socket.connect = _real_connect  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")

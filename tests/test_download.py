@@ -235,3 +235,10 @@ def test_operator_checks_the_destination_before_asking_the_service(scenext_conn:
     with pytest.raises(AvatarDownloadError, match="exists"):
         op.execute({})
     assert len(scenext_conn.requests("scenext")) == before
+
+
+def test_the_suite_cannot_reach_a_real_host() -> None:
+    import socket
+
+    with socket.socket() as sock, pytest.raises(AssertionError, match="local simulator only"):
+        sock.connect(("93.184.216.34", 443))

@@ -184,7 +184,7 @@ def test_connection_without_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
         ({"host": "https://a.test/api/"}, "https://a.test/api"),
         ({"host": "a.test", "port": 8443, "schema": "api"}, "https://a.test:8443/api"),
         ({"host": "a.test", "extra": {"scheme": "http"}}, "http://a.test"),
-        ({}, "https://api.scenext.cn/api"),
+        ({}, ScenextHook.protocol.default_base_url),
     ],
 )
 def test_base_url_from_connection(monkeypatch: pytest.MonkeyPatch, conn: dict[str, object], base_url: str) -> None:

@@ -34,10 +34,10 @@ def _resp(body: Any, status: int = 200, **headers: str) -> ApiResponse:
     ("fixture", "state", "video_url", "error_code"),
     [
         ("seed_in_progress", TaskState.RUNNING, None, None),
-        ("completed_dict", TaskState.SUCCEEDED, "https://oss.scenext.cn/v/12345.mp4?Expires=1&Signature=abc", None),
-        ("completed_list_of_dicts", TaskState.SUCCEEDED, "https://oss.scenext.cn/v/12345.mp4", None),
-        ("completed_list_of_strings", TaskState.SUCCEEDED, "https://oss.scenext.cn/v/12345.MP4?x=1", None),
-        ("completed_lowercase", TaskState.SUCCEEDED, "https://oss.scenext.cn/v/12345.mp4", None),
+        ("completed_dict", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.mp4?Expires=1&Signature=abc", None),
+        ("completed_list_of_dicts", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.mp4", None),
+        ("completed_list_of_strings", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.MP4?x=1", None),
+        ("completed_lowercase", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.mp4", None),
         ("completed_without_url", TaskState.FAILED, None, NO_ARTIFACT),
         ("completed_unparseable_result", TaskState.FAILED, None, NO_ARTIFACT),
         ("failed_with_result_error", TaskState.FAILED, None, None),
@@ -163,8 +163,8 @@ def test_signed_urls_never_reach_xcom_or_error_text() -> None:
     status = P.parse_status("12345", _resp(payload("scenext", "completed_dict")))
     assert status.result["thumbnail_url"].endswith("Signature=THUMBSIG")  # usable in memory
     assert "THUMBSIG" not in json.dumps(status.to_dict())
-    assert status.to_dict()["result"]["thumbnail_url"] == "https://oss.scenext.cn/t.png"
+    assert status.to_dict()["result"]["thumbnail_url"] == "https://oss.scenext.test/t.png"
     with pytest.raises(AvatarBadResponseError) as info:
         P.parse_status("12345", _resp(payload("scenext", "odd_envelope_with_signed_urls")))
     assert "FRAMESIG" not in str(info.value) and "AKID" not in str(info.value)
-    assert "https://oss.scenext.cn/f1.png" in str(info.value)
+    assert "https://oss.scenext.test/f1.png" in str(info.value)
