@@ -48,7 +48,6 @@ class _Target:
     """A destination: write to a temporary sibling, then publish (rename) or discard it."""
 
     def __init__(self, destination: str) -> None:
-        self.uri = destination
         if "://" in destination:
             from airflow.providers.common.compat.sdk import ObjectStoragePath
 
@@ -100,6 +99,7 @@ def download_file(
     timeout: tuple[float, float] = (10.0, 300.0),
     chunk_size: int = CHUNK_SIZE,
     service: str = "download",
+    remote_task_id: str | None = None,
     session: requests.Session | None = None,
 ) -> DownloadResult:
     """Download to ``destination`` (local path or object-storage URI); see the module doc.
@@ -111,11 +111,14 @@ def download_file(
     target = _Target(destination)
     if not overwrite and target.exists():
         raise AvatarDownloadError(
-            f"destination {destination} exists; pass overwrite=True to replace it", service=service, action="download"
+            f"destination {destination} exists; pass overwrite=True to replace it",
+            service=service,
+            action="download",
+            remote_task_id=remote_task_id,
         )
     url = source() if callable(source) else source
     http = session or requests.Session()
-    job = _Download(http, service, allow_private_hosts, timeout, chunk_size)
+    job = _Download(http, service, remote_task_id, allow_private_hosts, timeout, chunk_size)
     try:
         with target.open() as out:
             url = job.fetch(url, out, refresh_url, max_attempts)
@@ -145,12 +148,14 @@ class _Download:
         self,
         http: requests.Session,
         service: str,
+        remote_task_id: str | None,
         allow_private_hosts: bool,
         timeout: tuple[float, float],
         chunk_size: int,
     ) -> None:
         self.http = http
         self.service = service
+        self.remote_task_id = remote_task_id
         self.allow_private_hosts = allow_private_hosts
         self.timeout = timeout
         self.chunk_size = chunk_size
@@ -160,7 +165,13 @@ class _Download:
         self.content_type: str | None = None
 
     def fail(self, message: str, http_status: int | None = None) -> AvatarDownloadError:
-        return AvatarDownloadError(message, service=self.service, action="download", http_status=http_status)
+        return AvatarDownloadError(
+            message,
+            service=self.service,
+            action="download",
+            remote_task_id=self.remote_task_id,
+            http_status=http_status,
+        )
 
     def fetch(self, url: str, out: IO[bytes], refresh_url: Callable[[], str] | None, max_attempts: int) -> str:
         """Fill ``out`` completely, resuming with Range; return the URL that finally worked."""

@@ -232,9 +232,10 @@ def test_operator_checks_the_destination_before_asking_the_service(scenext_conn:
     (tmp_path / "v.mp4").write_bytes(b"old")
     before = len(scenext_conn.requests("scenext"))
     op = AvatarVideoDownloadOperator(task_id="a", source=status, destination=str(tmp_path / "v.mp4"))
-    with pytest.raises(AvatarDownloadError, match="exists"):
+    with pytest.raises(AvatarDownloadError, match="exists") as info:
         op.execute({})
     assert len(scenext_conn.requests("scenext")) == before
+    assert f"remote_task_id={status['remote_task_id']}" in str(info.value)
 
 
 def test_the_suite_cannot_reach_a_real_host() -> None:

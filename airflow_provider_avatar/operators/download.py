@@ -85,6 +85,7 @@ class AvatarVideoDownloadOperator(BaseOperator):
                 timeout=(10.0, self.read_timeout),
                 chunk_size=self.chunk_size,
                 service=service or "download",
+                remote_task_id=remote_task_id,
             )
         finally:
             if hook is not None:

@@ -118,9 +118,6 @@ class ServiceSim:
     def reset(self) -> None:
         """Forget all tasks."""
 
-    def snapshot(self) -> dict[str, Any]:
-        return {}
-
 
 def _load_services(state: SimState, default_duration: float) -> dict[str, ServiceSim]:
     from airflow_provider_avatar.testing.sim_scenext import ScenextSim
