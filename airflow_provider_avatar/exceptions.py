@@ -18,7 +18,8 @@ class AvatarError(AirflowException):
     reason = "error"
     #: Whether waiting (polling again later) can make this error go away.
     transient = False
-    #: False only when the request surely never reached the server (e.g. connection refused).
+    #: False only when the service surely did not act on the request: it never arrived
+    #: (connection refused) or the service refused it outright (e.g. "not ready yet, retry").
     sent = True
 
     def __init__(

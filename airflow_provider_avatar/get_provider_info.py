@@ -61,6 +61,26 @@ def _bearer_connection(conn_type: str, hook: str, name: str, base_url: str) -> d
     }
 
 
+def _zego_connection() -> dict[str, Any]:
+    """AppId in login and ServerSecret in password: every request is signed with both."""
+    return {
+        "connection-type": "zego",
+        "hook-class-name": "airflow_provider_avatar.hooks.zego.ZegoDigitalHumanHook",
+        "hook-name": "ZEGOCLOUD Digital Human",
+        "ui-field-behaviour": {
+            "hidden-fields": ["port", "schema"],
+            "relabeling": {"host": "API base URL", "login": "AppId", "password": "ServerSecret"},
+            "placeholders": {
+                "host": "https://aigc-digitalhuman-api.zegotech.cn",
+                "login": "numeric AppId from the ZEGO console",
+                "password": "ServerSecret from the ZEGO console",
+                "extra": '{"max_qps": 10}',
+            },
+        },
+        "conn-fields": dict(_COMMON_FIELDS),
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_avatar import __version__
 
@@ -81,17 +101,28 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://docs.scenext.cn/en/api-reference/generate-video",
                 "tags": ["service"],
             },
+            {
+                "integration-name": "ZEGOCLOUD Digital Human",
+                "external-doc-url": "https://www.zegocloud.com/docs/aigc-digital-human-server/streaming-apis/apis-overview",
+                "tags": ["service"],
+            },
         ],
         "hooks": [
             {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.hooks.scenext"]},
+            {"integration-name": "ZEGOCLOUD Digital Human", "python-modules": ["airflow_provider_avatar.hooks.zego"]},
         ],
         "operators": [
             {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.operators.download"]},
             {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.operators.scenext"]},
+            {
+                "integration-name": "ZEGOCLOUD Digital Human",
+                "python-modules": ["airflow_provider_avatar.operators.zego"],
+            },
         ],
         "sensors": [
             {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.sensors.base"]},
             {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.sensors.scenext"]},
+            {"integration-name": "ZEGOCLOUD Digital Human", "python-modules": ["airflow_provider_avatar.sensors.zego"]},
         ],
         "triggers": [
             {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.triggers.task_status"]},
@@ -103,5 +134,6 @@ def get_provider_info() -> dict[str, Any]:
                 "Scenext",
                 "https://api.scenext.cn/api",
             ),
+            _zego_connection(),
         ],
     }

@@ -15,9 +15,11 @@ class ServiceInfo(NamedTuple):
 
 
 SCENEXT_CONN_ID = "scenext_default"
+ZEGO_CONN_ID = "zego_default"
 
 SERVICES: dict[str, ServiceInfo] = {
     "scenext": ServiceInfo("airflow_provider_avatar.hooks.scenext.ScenextHook", SCENEXT_CONN_ID),
+    "zego": ServiceInfo("airflow_provider_avatar.hooks.zego.ZegoDigitalHumanHook", ZEGO_CONN_ID),
 }
 
 

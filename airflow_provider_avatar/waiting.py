@@ -22,6 +22,8 @@ from airflow_provider_avatar.status import TaskState, TaskStatus, Verdict
 if TYPE_CHECKING:
     import logging
 
+    from airflow_provider_avatar.protocols.base import ServiceProtocol
+
 #: The closed set of trigger event statuses, checked when a deferred sensor resumes.
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 
@@ -35,6 +37,22 @@ def keep_waiting_after(
     if isinstance(exc, AvatarNotFoundError):
         return not_found_grace_until is not None and now < not_found_grace_until
     return exc.transient and now - last_ok_at < error_window
+
+
+def status_for_error(
+    protocol: ServiceProtocol,
+    exc: AvatarError,
+    *,
+    seen: frozenset[TaskState],
+    now: float,
+    not_found_grace_until: float | None,
+) -> TaskStatus | None:
+    """The end state a "not found" stands for, given what this wait saw (stream services drop
+    ended tasks); ``None`` when the error stays an error."""
+    if not isinstance(exc, AvatarNotFoundError):
+        return None
+    grace_over = not_found_grace_until is None or now >= not_found_grace_until
+    return protocol.status_when_gone(exc, seen=seen, grace_over=grace_over)
 
 
 class ProgressLog:

@@ -25,6 +25,8 @@ from airflow_provider_avatar.testing.simulator import Simulator  # noqa: E402
 
 #: A sentinel API key: it must never show up in logs, XCom, trigger kwargs or error text.
 SENTINEL_KEY = "sk-SENTINEL-4f9c2e7a1b"
+#: A sentinel ZEGO ServerSecret (it signs requests; it is never sent or shown).
+SENTINEL_ZEGO_SECRET = "zs-SENTINEL-9d3b61c0e5"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +53,7 @@ def _no_network_beyond_loopback() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
-    sim = Simulator(api_keys={"scenext": SENTINEL_KEY}, task_duration=1.0).start()
+    sim = Simulator(api_keys={"scenext": SENTINEL_KEY, "zego": SENTINEL_ZEGO_SECRET}, task_duration=1.0).start()
     try:
         yield sim
     finally:
@@ -70,6 +72,7 @@ def connection_env(sim: Simulator, service: str, **extra: object) -> dict[str, s
     conn = {
         "conn_type": service,
         "host": sim.url(service),
+        "login": sim.services[service].login,
         "password": sim.state.key_for(service),
         "extra": {"allow_private_hosts": True, "read_timeout": 2, **extra},
     }
@@ -80,6 +83,14 @@ def connection_env(sim: Simulator, service: str, **extra: object) -> dict[str, s
 def scenext_conn(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
     """``scenext_default`` pointing at the simulator (loopback downloads allowed)."""
     for key, value in connection_env(sim, "scenext").items():
+        monkeypatch.setenv(key, value)
+    return sim
+
+
+@pytest.fixture
+def zego_conn(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """``zego_default`` (AppId + sentinel ServerSecret) pointing at the simulator."""
+    for key, value in connection_env(sim, "zego").items():
         monkeypatch.setenv(key, value)
     return sim
 

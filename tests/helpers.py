@@ -11,12 +11,17 @@ from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 
 
 def make_trigger(
-    remote_task_id: str, *, timeout: float = 30.0, poll_interval: float = 0.2, **kwargs: Any
+    remote_task_id: str,
+    *,
+    timeout: float = 30.0,
+    poll_interval: float = 0.2,
+    service: str = "scenext",
+    **kwargs: Any,
 ) -> AvatarTaskTrigger:
-    """A Scenext trigger rebuilt from ``serialize()``, exactly like the triggerer does."""
+    """A trigger (Scenext unless told) rebuilt from ``serialize()``, exactly like the triggerer does."""
     trigger = AvatarTaskTrigger(
-        service="scenext",
-        conn_id="scenext_default",
+        service=service,
+        conn_id=f"{service}_default",
         remote_task_id=remote_task_id,
         target_states=kwargs.pop("target_states", ["SUCCEEDED"]),
         failure_states=kwargs.pop("failure_states", ["FAILED"]),

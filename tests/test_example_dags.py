@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_avatar.testing.simulator import Simulator, sample_video
-from tests.conftest import REPO, SENTINEL_KEY
+from tests.conftest import REPO, SENTINEL_KEY, SENTINEL_ZEGO_SECRET
 
 DAGS = REPO / "dags_examples"
 
@@ -23,7 +24,7 @@ def _dagbag() -> object:
 def test_example_dags_import_without_errors() -> None:
     bag = _dagbag()
     assert bag.import_errors == {}  # type: ignore[attr-defined]
-    assert "example_scenext_video" in bag.dag_ids  # type: ignore[attr-defined]
+    assert {"example_scenext_video", "example_zego_digital_human"} <= set(bag.dag_ids)  # type: ignore[attr-defined]
     assert len(bag.dag_ids) == len(list(DAGS.glob("example_*.py")))  # type: ignore[attr-defined]
 
 
@@ -47,3 +48,54 @@ def test_scenext_example_runs_green(
     everything = logs() + repr(xcoms)
     assert SENTINEL_KEY not in everything
     assert "Signature=" not in everything  # signed URLs are logged and stored without their query
+
+
+def _zego_run(sim: Simulator, monkeypatch: pytest.MonkeyPatch, **conf: str) -> tuple[object, dict[str, object]]:
+    monkeypatch.setenv("AVATAR_EXAMPLE_POLL_INTERVAL", "0.2")
+    zego = sim.zego  # type: ignore[attr-defined]
+    zego.start_delay = zego.stop_delay = zego.linger = 0.5
+    dag = _dagbag().get_dag("example_zego_digital_human")  # type: ignore[attr-defined]
+    run = dag.test(run_conf=conf)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    return run, states
+
+
+def test_zego_example_runs_green_and_stops_the_stream(
+    zego_conn: Simulator, airflow_db: None, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
+) -> None:
+    run, states = _zego_run(zego_conn, monkeypatch, text="Hello from a test")
+    assert run.state == "success", logs()[-3000:]  # type: ignore[attr-defined]
+    assert set(states.values()) == {"success"}
+    zego = zego_conn.zego  # type: ignore[attr-defined]
+    (task_id,) = zego.tasks
+    task = zego.task(task_id)
+    assert task.texts == ["Hello from a test"]
+    assert task.end_reason == "stop" and task.ttl == 1800 and task.max_idle == 300
+    xcoms = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()}  # type: ignore[attr-defined]
+    assert xcoms["create_stream"] == task_id
+    assert xcoms["wait_until_live"]["state"] == "STREAMING"
+    assert xcoms["stop_stream"] == {"remote_task_id": task_id, "outcome": "stopped"}
+    actions = [r.path.split("Action=")[1].split("&")[0] for r in zego_conn.requests("zego")]
+    assert actions.count("CreateDigitalHumanStreamTask") == 1 and actions[-1] == "StopDigitalHumanStreamTask"
+    everything = logs() + repr(xcoms)
+    assert SENTINEL_ZEGO_SECRET not in everything
+    metadata_db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    assert SENTINEL_ZEGO_SECRET.encode() not in metadata_db.read_bytes()  # trigger kwargs, XCom, logs tables
+
+
+def test_zego_teardown_stops_the_stream_when_the_drive_fails(
+    zego_conn: Simulator, airflow_db: None, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
+) -> None:
+    run, states = _zego_run(zego_conn, monkeypatch, timbre_id="missing-voice")
+    assert states == {
+        "create_stream": "success",
+        "wait_until_live": "success",
+        "speak": "failed",  # ZEGO 400000004: timbre not found
+        "stop_stream": "success",  # the teardown still ran
+    }, logs()[-3000:]
+    assert run.state == "failed"  # type: ignore[attr-defined]
+    zego = zego_conn.zego  # type: ignore[attr-defined]
+    (task_id,) = zego.tasks
+    assert zego.task(task_id).end_reason == "stop"
+    text = logs()
+    assert "400000004" in text and SENTINEL_ZEGO_SECRET not in text

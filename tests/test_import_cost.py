@@ -23,6 +23,8 @@ MODULES = [
     "airflow_provider_avatar.sensors.scenext",
     "airflow_provider_avatar.operators.scenext",
     "airflow_provider_avatar.operators.download",
+    "airflow_provider_avatar.sensors.zego",
+    "airflow_provider_avatar.operators.zego",
 ]
 
 

@@ -17,7 +17,7 @@ from airflow_provider_avatar.exceptions import (
 )
 from airflow_provider_avatar.protocols.base import parse_retry_after
 from airflow_provider_avatar.transport.policy import RetryPolicy, should_retry
-from airflow_provider_avatar.transport.ratelimit import RateLimiter
+from airflow_provider_avatar.transport.ratelimit import HEADROOM, RateLimiter
 
 
 def _err(cls: type[AvatarError], *, sent: bool = True) -> AvatarError:
@@ -76,8 +76,10 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
 
 def test_rate_limiter_spaces_requests_and_pauses_on_retry_after() -> None:
     limiter = RateLimiter(10)
-    delays = [limiter.reserve(100.0) for _ in range(5)]
-    assert delays == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    delays = [limiter.reserve(100.0) for _ in range(11)]
+    step = 1 / (10 * HEADROOM)  # a little under 10/s, so arrival jitter cannot fit 11 into a second
+    assert delays == pytest.approx([n * step for n in range(11)])
+    assert delays[10] > 1.0
     assert limiter.reserve(200.0) == 0.0  # idle time does not bank a burst
     limiter.pause(200.0, 5.0)
     assert limiter.reserve(200.0) == pytest.approx(5.0)

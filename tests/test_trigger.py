@@ -42,6 +42,7 @@ def test_serialize_round_trips_json_primitives_without_secrets() -> None:
         "deadline",
         "not_found_grace_until",
         "error_window",
+        "seen_states",
     }
     assert SENTINEL_KEY not in json.dumps(kwargs)
 

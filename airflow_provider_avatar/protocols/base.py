@@ -138,6 +138,16 @@ class ServiceProtocol:
     def request_id(self, response: ApiResponse) -> str | None:
         return response.header("x-request-id")
 
+    def status_when_gone(
+        self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState], grace_over: bool
+    ) -> TaskStatus | None:
+        """What "task not found" during a wait means, given the states this wait saw before.
+
+        ``None`` keeps it an error (retried within the not-found grace, then the wait ends with
+        it). Stream services, which drop ended tasks, override this to read it as an end state.
+        """
+        return None
+
     def error_message(self, response: ApiResponse) -> str:
         """The service's own error text from a body; subclasses read their envelope."""
         return _snippet(response.body) or f"HTTP {response.status}"

@@ -86,6 +86,8 @@ class AvatarTaskSensor(BaseSensorOperator):
         self._first_check_at: float | None = None
         self._last_ok_at: float | None = None
         self._progress = ProgressLog(self.log)
+        #: States this wait observed (or that are implied, e.g. by a stop request); handed to the trigger.
+        self._seen: set[TaskState] = set()
 
     @property
     def poll_interval(self) -> float:
@@ -102,34 +104,47 @@ class AvatarTaskSensor(BaseSensorOperator):
     def _states(self) -> tuple[frozenset[TaskState], frozenset[TaskState]]:
         protocol = self.hook.protocol
         targets = self.target_states if self.target_states is not None else protocol.default_target_states
-        failures = self.failure_states if self.failure_states is not None else protocol.default_failure_states
+        # Default failures never include a chosen target: waiting for STOPPED must not fail on it.
+        failures = self.failure_states if self.failure_states is not None else protocol.default_failure_states - targets
         if not targets:
             raise ValueError("target_states must not be empty")
         return targets, failures
 
     # -- poke and reschedule -------------------------------------------------------------------
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_avatar.waiting import keep_waiting_after, outcome_event, result_from_event
+        from airflow_provider_avatar.waiting import (
+            keep_waiting_after,
+            outcome_event,
+            result_from_event,
+            status_for_error,
+        )
 
         now = time.time()
         if self._first_check_at is None:
             self._first_check_at = self._wait_started_at(context, now)
             self._last_ok_at = now
         targets, failures = self._states()
+        grace_until = self._first_check_at + self.not_found_grace
         try:
             status = self.hook.get_status(self.remote_task_id)
         except AvatarError as exc:
-            if keep_waiting_after(
-                exc,
-                now=now,
-                last_ok_at=self._last_ok_at or now,
-                error_window=self.error_window,
-                not_found_grace_until=self._first_check_at + self.not_found_grace,
-            ):
-                self.log.warning("Status check failed, will check again: %s", exc)
-                return False
-            raise
+            gone = status_for_error(
+                self.hook.protocol, exc, seen=frozenset(self._seen), now=now, not_found_grace_until=grace_until
+            )
+            if gone is None:
+                if keep_waiting_after(
+                    exc,
+                    now=now,
+                    last_ok_at=self._last_ok_at or now,
+                    error_window=self.error_window,
+                    not_found_grace_until=grace_until,
+                ):
+                    self.log.warning("Status check failed, will check again: %s", exc)
+                    return False
+                raise
+            status = gone
         self._last_ok_at = now
+        self._seen.add(status.state)
         verdict = judge(status, targets, failures)
         if verdict is Verdict.WAIT:
             self._progress.observe(status)
@@ -180,6 +195,7 @@ class AvatarTaskSensor(BaseSensorOperator):
                 deadline=started + self.timeout,
                 not_found_grace_until=started + self.not_found_grace,
                 error_window=self.error_window,
+                seen_states=[s.value for s in self._seen],
             ),
             method_name="execute_complete",
             # A backstop only: the trigger's own deadline (with its final poll) ends the wait first.

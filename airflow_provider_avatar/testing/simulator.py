@@ -118,11 +118,21 @@ class ServiceSim:
     def reset(self) -> None:
         """Forget all tasks."""
 
+    @property
+    def login(self) -> str | None:
+        """The account id a client signs in with besides its key (e.g. ZEGO's AppId), for ``info()``."""
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """A few live counters for ``info()`` (e.g. tasks still billable)."""
+        return {}
+
 
 def _load_services(state: SimState, default_duration: float) -> dict[str, ServiceSim]:
     from airflow_provider_avatar.testing.sim_scenext import ScenextSim
+    from airflow_provider_avatar.testing.sim_zego import ZegoSim
 
-    services: list[ServiceSim] = [ScenextSim(state, default_duration)]
+    services: list[ServiceSim] = [ScenextSim(state, default_duration), ZegoSim(state, default_duration)]
     return {s.name: s for s in services}
 
 
@@ -367,6 +377,8 @@ class Simulator:
             "files": self.state.file_base_url,
             "services": {name: self.url(name) for name in self.services},
             "counts": dict(self.state.counts),
+            "logins": {name: sim.login for name, sim in self.services.items() if sim.login is not None},
+            "summary": {name: sim.summary() for name, sim in self.services.items()},
         }
 
 

@@ -23,6 +23,7 @@ from airflow_provider_avatar.waiting import (
     error_event,
     keep_waiting_after,
     outcome_event,
+    status_for_error,
     timeout_event,
 )
 
@@ -47,6 +48,8 @@ class AvatarTaskTrigger(BaseTrigger):
     :param deadline: epoch seconds; after it, one last poll, then a ``timeout`` event.
     :param not_found_grace_until: epoch seconds before which "not found" is retried.
     :param error_window: seconds of consecutive transient errors tolerated.
+    :param seen_states: states observed before deferring (or implied, e.g. STOPPING after a stop
+        request): how stream services read a task that is no longer listed.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class AvatarTaskTrigger(BaseTrigger):
         deadline: float,
         not_found_grace_until: float | None = None,
         error_window: float = 300.0,
+        seen_states: Iterable[str] = (),
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
@@ -74,6 +78,7 @@ class AvatarTaskTrigger(BaseTrigger):
         self.deadline = float(deadline)
         self.not_found_grace_until = None if not_found_grace_until is None else float(not_found_grace_until)
         self.error_window = float(error_window)
+        self.seen_states = sorted(s.value for s in state_set(seen_states))
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -88,6 +93,7 @@ class AvatarTaskTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "not_found_grace_until": self.not_found_grace_until,
                 "error_window": self.error_window,
+                "seen_states": list(self.seen_states),
             },
         )
 
@@ -120,33 +126,44 @@ class AvatarTaskTrigger(BaseTrigger):
         last = None
         last_ok_at = time.time()
         errors = 0
+        seen = set(state_set(self.seen_states))
         async with shared_session() as session:
             while True:
                 now = time.time()
                 delay = self.poll_interval
+                status: TaskStatus | None = None
                 try:
                     status = await self._poll(hook, session, now)
                 except AvatarError as exc:
-                    errors += 1
-                    if not keep_waiting_after(
+                    status = status_for_error(
+                        hook.protocol,
                         exc,
+                        seen=frozenset(seen),
                         now=now,
-                        last_ok_at=last_ok_at,
-                        error_window=self.error_window,
                         not_found_grace_until=self.not_found_grace_until,
-                    ):
-                        return error_event(exc)
-                    delay = error_backoff.backoff(errors, exc.retry_after)
-                    self.log.warning(
-                        "Poll %d of %s task %s failed, retrying in %.1fs: %s",
-                        errors,
-                        self.service,
-                        self.remote_task_id,
-                        delay,
-                        exc,
                     )
-                else:
+                    if status is None:
+                        errors += 1
+                        if not keep_waiting_after(
+                            exc,
+                            now=now,
+                            last_ok_at=last_ok_at,
+                            error_window=self.error_window,
+                            not_found_grace_until=self.not_found_grace_until,
+                        ):
+                            return error_event(exc)
+                        delay = error_backoff.backoff(errors, exc.retry_after)
+                        self.log.warning(
+                            "Poll %d of %s task %s failed, retrying in %.1fs: %s",
+                            errors,
+                            self.service,
+                            self.remote_task_id,
+                            delay,
+                            exc,
+                        )
+                if status is not None:
                     errors, last_ok_at, last = 0, now, status
+                    seen.add(status.state)
                     verdict = judge(status, targets, failures)
                     if verdict is not Verdict.WAIT:
                         return outcome_event(status, verdict)

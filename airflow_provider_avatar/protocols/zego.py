@@ -1,0 +1,455 @@
+"""ZEGOCLOUD Digital Human streaming API (seed 000): signing, request builders, envelope parsing.
+
+Every call is ``POST <base>/?Action=<name>&<signed common params>`` with a JSON body. Answers are
+``{"Code", "Message", "RequestId", "Data"}``; an HTTP 200 with ``Code != 0`` is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from airflow_provider_avatar.exceptions import (
+    AvatarAuthError,
+    AvatarError,
+    AvatarInputError,
+    AvatarInvalidRequestError,
+    AvatarNotFoundError,
+    AvatarRateLimitedError,
+    AvatarTransientError,
+)
+from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.status import TaskState, TaskStatus
+
+SERVICE = "zego"
+SIGNATURE_VERSION = "2.0"
+
+CREATE = "CreateDigitalHumanStreamTask"
+GET_STATUS = "GetDigitalHumanStreamTaskStatus"
+QUERY = "QueryDigitalHumanStreamTasks"
+DRIVE_BY_TEXT = "DriveByText"
+INTERRUPT = "InterruptDriveTask"
+STOP = "StopDigitalHumanStreamTask"
+
+#: ``Data.Status`` → state. 5 is in the Chinese docs and the callbacks, not the English status page.
+STATUSES: Mapping[int, TaskState] = {
+    1: TaskState.STARTING,
+    2: TaskState.FAILED,
+    3: TaskState.STREAMING,
+    4: TaskState.STOPPING,
+    5: TaskState.STOPPED,
+}
+
+TASK_NOT_FOUND = 400000005
+ALREADY_STOPPED = 400000007
+STREAM_EXISTS = 400000015
+
+#: Return codes (apis.md, "Return codes") → (error class, hint added to the service's message).
+#: 100000004 is an auth error, not a retry: every attempt is signed afresh, so a stale
+#: timestamp means this machine's clock is off by more than ZEGO's 10 minutes.
+CODES: Mapping[int, tuple[type[AvatarError], str]] = {
+    100000000: (AvatarInvalidRequestError, "wrong API host"),
+    100000001: (AvatarAuthError, "AppId is malformed: check the connection's login"),
+    100000002: (AvatarInvalidRequestError, "Timestamp missing"),
+    100000003: (AvatarInvalidRequestError, "Timestamp malformed"),
+    100000004: (AvatarAuthError, "signature expired: this machine's clock is more than 10 minutes off"),
+    100000005: (AvatarAuthError, "signature rejected: check AppId and ServerSecret"),
+    100000006: (AvatarInvalidRequestError, "Action missing"),
+    100000007: (AvatarInvalidRequestError, "Action not supported"),
+    100000008: (AvatarInvalidRequestError, "SignatureNonce missing"),
+    100000009: (AvatarInvalidRequestError, "Signature missing"),
+    100000010: (AvatarAuthError, "no ServerSecret for this AppId: check the connection's login"),
+    100000011: (AvatarAuthError, "the app's configuration could not be read: check the AppId"),
+    100000012: (AvatarInvalidRequestError, "request body unreadable"),
+    100000013: (AvatarInvalidRequestError, "SignatureVersion missing"),
+    100000014: (AvatarInvalidRequestError, "SignatureVersion not supported"),
+    100000015: (AvatarTransientError, "gateway internal error"),
+    100000017: (AvatarAuthError, "service not enabled for this AppId"),
+    400000001: (AvatarInvalidRequestError, "invalid parameters"),
+    400000002: (AvatarAuthError, "Digital Human API not enabled for this AppId"),
+    400000003: (AvatarInvalidRequestError, "digital human not found"),
+    400000004: (AvatarInvalidRequestError, "timbre not found"),
+    TASK_NOT_FOUND: (AvatarNotFoundError, "stream task not found"),
+    400000006: (AvatarTransientError, "stream not started yet"),
+    ALREADY_STOPPED: (AvatarInvalidRequestError, "stream already stopped"),
+    400000008: (AvatarRateLimitedError, "concurrent stream limit reached"),
+    400000009: (AvatarInvalidRequestError, "the stream does not support this timbre"),
+    400000010: (AvatarInvalidRequestError, "digital human misconfigured on ZEGO's side: contact ZEGO support"),
+    STREAM_EXISTS: (AvatarInvalidRequestError, "StreamId already in use"),
+    400000016: (AvatarInvalidRequestError, "digital human model version error: contact ZEGO support"),
+    400010000: (AvatarTransientError, "ZEGO system error"),
+    400010001: (AvatarAuthError, "no permission for this API"),
+}
+
+#: Codes whose request the service refused before acting: a retry cannot duplicate anything.
+REFUSED = frozenset({100000004, 100000015, 400000006, 400000008})
+
+STREAM_ID = re.compile(r"[A-Za-z0-9_-]+")
+#: ZEGO's room/stream id alphabet (ZEGO FAQ "How to define the streamID").
+ROOM_ID = re.compile(r"[A-Za-z0-9~!@#$%^&*()_+=\-`;',.<>/\\]+")
+COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+MAX_ID_BYTES = 128
+MAX_TEXT = 1800
+TTL_RANGE = (10, 86400)
+IDLE_RANGE = (30, 86400)
+#: Bounded by default so a crashed run cannot leave a paid stream up for ZEGO's default 24 h.
+DEFAULT_TTL = 3600
+DEFAULT_MAX_IDLE = 600
+
+
+def state_of(raw: Any) -> TaskState:
+    """``Status`` → state; anything unexpected is UNKNOWN (not terminal)."""
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        return TaskState.UNKNOWN
+    return STATUSES.get(raw, TaskState.UNKNOWN)
+
+
+def signature(app_id: str, nonce: str, secret: str, timestamp: int) -> str:
+    """``md5(AppId + SignatureNonce + ServerSecret + Timestamp)`` as 32 lowercase hex characters."""
+    return hashlib.md5(f"{app_id}{nonce}{secret}{timestamp}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """One entry of ``QueryDigitalHumanStreamTasks`` (running tasks only)."""
+
+    task_id: str
+    room_id: str
+    stream_id: str
+    state: TaskState
+    create_time: int | None
+
+
+def _int_in(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in [{low}, {high}]; got {value!r}")
+    return value
+
+
+def _layout(name: str, value: Mapping[str, Any]) -> dict[str, int]:
+    known = {"Top", "Left", "Width", "Height", "Layer"}
+    unknown = set(value) - known
+    if unknown:
+        raise ValueError(f"{name} has unknown keys {sorted(unknown)}; expected {sorted(known)}")
+    return {k: _int_in(f"{name}.{k}", v, 0, 10000) for k, v in value.items()}
+
+
+def _video_config(value: Mapping[str, Any]) -> dict[str, int]:
+    width = _int_in("VideoConfig.Width", value.get("Width"), 2, 1920)
+    height = _int_in("VideoConfig.Height", value.get("Height"), 2, 2560)
+    if width * height > 1920 * 1080:
+        raise ValueError(f"VideoConfig Width x Height must be at most 1920x1080 pixels; got {width}x{height}")
+    config = {"Width": width, "Height": height}
+    if "Bitrate" in value:
+        config["Bitrate"] = _int_in("VideoConfig.Bitrate", value["Bitrate"], 100_000, 3_000_000)
+    return config
+
+
+def _assets(values: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    assets = []
+    for n, asset in enumerate(values):
+        url = asset.get("AssetUrl")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"Assets[{n}].AssetUrl must be an http(s) URL")
+        item: dict[str, Any] = {"AssetType": _int_in(f"Assets[{n}].AssetType", asset.get("AssetType", 1), 1, 1)}
+        item["AssetUrl"] = url
+        if "Layout" in asset:
+            item["Layout"] = _layout(f"Assets[{n}].Layout", asset["Layout"])
+        assets.append(item)
+    return assets
+
+
+class ZegoProtocol(ServiceProtocol):
+    service: ClassVar[str] = SERVICE
+    default_base_url: ClassVar[str] = "https://aigc-digitalhuman-api.zegotech.cn"
+    default_max_qps: ClassVar[float | None] = 10.0
+    default_target_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.STREAMING})
+    default_failure_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.FAILED, TaskState.STOPPED})
+
+    # -- signing -------------------------------------------------------------------------------
+    def authorize(self, spec: RequestSpec, creds: Credentials, *, now: float, nonce: str) -> RequestSpec:
+        app_id = creds.login or ""
+        timestamp = int(now)
+        params = {
+            **spec.params,
+            "AppId": app_id,
+            "SignatureNonce": nonce,
+            "Timestamp": str(timestamp),
+            "SignatureVersion": SIGNATURE_VERSION,
+            "Signature": signature(app_id, nonce, creds.secret, timestamp),
+        }
+        return replace(spec, params=params)
+
+    def _spec(
+        self, action: str, body: Mapping[str, Any], *, task_id: str | None = None, idempotent: bool = True
+    ) -> RequestSpec:
+        return RequestSpec(
+            action=action,
+            method="POST",
+            path="",
+            params={"Action": action},
+            json=dict(body),
+            idempotent=idempotent,
+            remote_task_id=task_id,
+        )
+
+    # -- requests ------------------------------------------------------------------------------
+    def build_create_request(
+        self,
+        *,
+        digital_human_id: str,
+        room_id: str,
+        stream_id: str,
+        ttl: int = DEFAULT_TTL,
+        max_idle_time: int = DEFAULT_MAX_IDLE,
+        background_color: str | None = None,
+        layout: Mapping[str, Any] | None = None,
+        video_config: Mapping[str, Any] | None = None,
+        assets: Sequence[Mapping[str, Any]] | None = None,
+    ) -> RequestSpec:
+        """Validate the inputs and build the create call; raises before anything is sent."""
+        try:
+            if not isinstance(digital_human_id, str) or not digital_human_id.strip():
+                raise ValueError("digital_human_id must be a non-empty string")
+            for name, value, pattern, alphabet in (
+                ("room_id", room_id, ROOM_ID, "letters, digits and ~!@#$%^&*()_+=-`;',.<>/\\"),
+                ("stream_id", stream_id, STREAM_ID, "letters, digits, '-' and '_'"),
+            ):
+                if not isinstance(value, str) or not pattern.fullmatch(value):
+                    raise ValueError(f"{name} must be 1 to {MAX_ID_BYTES} of {alphabet}; got {value!r}")
+                if len(value.encode()) > MAX_ID_BYTES:
+                    raise ValueError(f"{name} must be at most {MAX_ID_BYTES} bytes; got {len(value.encode())}")
+            human: dict[str, Any] = {"DigitalHumanId": digital_human_id.strip()}
+            if background_color is not None:
+                if not COLOR.fullmatch(background_color):
+                    raise ValueError(f"background_color must look like #RRGGBB; got {background_color!r}")
+                human["BackgroundColor"] = background_color
+            if layout is not None:
+                human["Layout"] = _layout("Layout", layout)
+            body: dict[str, Any] = {
+                "DigitalHumanConfig": human,
+                "RTCConfig": {"RoomId": room_id, "StreamId": stream_id},
+                "TTL": _int_in("ttl", ttl, *TTL_RANGE),
+                "MaxIdleTime": _int_in("max_idle_time", max_idle_time, *IDLE_RANGE),
+            }
+            if video_config is not None:
+                body["VideoConfig"] = _video_config(video_config)
+            if assets:
+                body["Assets"] = _assets(assets)
+        except ValueError as exc:
+            raise AvatarInputError(str(exc), service=SERVICE, action=CREATE) from None
+        return self._spec(CREATE, body, idempotent=False)
+
+    def build_status_request(self, remote_task_id: str) -> RequestSpec:
+        return self._spec(GET_STATUS, {"TaskId": remote_task_id}, task_id=remote_task_id)
+
+    def build_query_request(self) -> RequestSpec:
+        return self._spec(QUERY, {})
+
+    def build_test_request(self) -> RequestSpec:
+        return self.build_query_request()
+
+    def build_drive_by_text_request(
+        self,
+        remote_task_id: str,
+        *,
+        text: str,
+        timbre_id: str,
+        speech_rate: int | None = None,
+        pitch_rate: int | None = None,
+        volume: int | None = None,
+        interrupt_mode: int = 0,
+    ) -> RequestSpec:
+        """A text drive. Not idempotent (a repeat would speak twice), so only refusals are retried."""
+        try:
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("text must be a non-empty string")
+            if len(text) > MAX_TEXT:
+                raise ValueError(f"text must be at most {MAX_TEXT} characters; got {len(text)}")
+            if not isinstance(timbre_id, str) or not timbre_id.strip():
+                raise ValueError("timbre_id must be a non-empty string")
+            tts: dict[str, Any] = {"TimbreId": timbre_id.strip()}
+            for key, value, low, high in (
+                ("SpeechRate", speech_rate, -500, 500),
+                ("PitchRate", pitch_rate, -500, 500),
+                ("Volume", volume, 1, 100),
+            ):
+                if value is not None:
+                    tts[key] = _int_in(key, value, low, high)
+            mode = _int_in("interrupt_mode", interrupt_mode, 0, 1)
+        except ValueError as exc:
+            raise AvatarInputError(
+                str(exc), service=SERVICE, action=DRIVE_BY_TEXT, remote_task_id=remote_task_id
+            ) from None
+        body = {"TaskId": remote_task_id, "Text": text, "InterruptMode": mode, "TTSConfig": tts}
+        return self._spec(DRIVE_BY_TEXT, body, task_id=remote_task_id, idempotent=False)
+
+    def build_interrupt_request(self, remote_task_id: str) -> RequestSpec:
+        return self._spec(INTERRUPT, {"TaskId": remote_task_id}, task_id=remote_task_id)
+
+    def build_stop_request(self, remote_task_id: str) -> RequestSpec:
+        # Idempotent on the wire: a repeated stop answers "already stopped", which is success.
+        return self._spec(STOP, {"TaskId": remote_task_id}, task_id=remote_task_id)
+
+    # -- responses -----------------------------------------------------------------------------
+    def _envelope(self, response: ApiResponse) -> Mapping[str, Any] | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        return body if isinstance(body, Mapping) and "Code" in body else None
+
+    def request_id(self, response: ApiResponse) -> str | None:
+        envelope = self._envelope(response)
+        if envelope is not None and envelope.get("RequestId"):
+            return str(envelope["RequestId"])
+        return super().request_id(response)
+
+    def error_message(self, response: ApiResponse) -> str:
+        envelope = self._envelope(response)
+        if envelope is not None and envelope.get("Message"):
+            return str(envelope["Message"])[:200]
+        return super().error_message(response)
+
+    def is_own_answer(self, response: ApiResponse) -> bool:
+        return self._envelope(response) is not None
+
+    def error_for_code(self, spec: RequestSpec, code: int, response: ApiResponse) -> AvatarError:
+        """The typed error for a non-zero ``Code``. Unknown gateway codes are retried, others are not."""
+        cls, hint = CODES.get(
+            code, (AvatarTransientError if code // 1_000_000 == 100 else AvatarInvalidRequestError, "")
+        )
+        message = self.error_message(response)
+        err = cls(
+            f"{message} ({hint})" if hint and hint.lower() not in message.lower() else message,
+            service=SERVICE,
+            action=spec.action,
+            remote_task_id=spec.remote_task_id,
+            code=code,
+            request_id=self.request_id(response),
+            http_status=response.status,
+        )
+        if code in REFUSED:
+            err.sent = False
+        return err
+
+    def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
+        super().check(spec, response, now=now)  # HTTP-level errors first (429, 5xx, proxies)
+        envelope = self._envelope(response)
+        if envelope is None:
+            raise self.bad_response(spec.action, response, spec.remote_task_id, "answer has no ZEGO envelope")
+        code = envelope.get("Code")
+        if code == 0:
+            return
+        try:
+            number = int(str(code))
+        except ValueError:
+            raise self.bad_response(spec.action, response, spec.remote_task_id, "Code is not a number") from None
+        raise self.error_for_code(spec, number, response)
+
+    def judge_test_answer(self, response: ApiResponse) -> tuple[bool, str]:
+        ok, message = super().judge_test_answer(response)
+        if not ok:
+            return ok, message
+        envelope = self._envelope(response) or {}
+        if envelope.get("Code") != 0:
+            return False, f"ZEGO refused the request: {self.error_message(response)} (Code {envelope.get('Code')})"
+        return True, "Connection works: ZEGO accepted the AppId and ServerSecret."
+
+    def data(self, spec: RequestSpec, response: ApiResponse) -> Mapping[str, Any]:
+        """``Data`` of a successful answer (``{}`` when absent)."""
+        envelope = self._envelope(response)
+        if envelope is None:
+            raise self.bad_response(spec.action, response, spec.remote_task_id, "answer has no ZEGO envelope")
+        data = envelope.get("Data")
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise self.bad_response(spec.action, response, spec.remote_task_id, "Data is not an object")
+        return data
+
+    def parse_create(self, response: ApiResponse) -> str:
+        spec = self._spec(CREATE, {})
+        task_id = self.data(spec, response).get("TaskId")
+        if not isinstance(task_id, str) or not task_id.strip():
+            raise self.bad_response(CREATE, response, None, "no TaskId in the answer")
+        return task_id
+
+    def parse_drive(self, remote_task_id: str, response: ApiResponse) -> str:
+        spec = self._spec(DRIVE_BY_TEXT, {}, task_id=remote_task_id)
+        drive_id = self.data(spec, response).get("DriveId")
+        if not isinstance(drive_id, str) or not drive_id.strip():
+            raise self.bad_response(DRIVE_BY_TEXT, response, remote_task_id, "no DriveId in the answer")
+        return drive_id
+
+    def parse_status(self, remote_task_id: str, response: ApiResponse) -> TaskStatus:
+        data = self.data(self.build_status_request(remote_task_id), response)
+        raw = data.get("Status")
+        state = state_of(raw)
+        fields = (("room_id", "RoomId"), ("stream_id", "StreamId"), ("create_time", "CreateTime"))
+        extras = {key: data[name] for key, name in fields if name in data}
+        fail_reason = data.get("FailReason") if state is TaskState.FAILED else None
+        return TaskStatus(
+            service=SERVICE,
+            remote_task_id=remote_task_id,
+            state=state,
+            raw_status=None if raw is None else str(raw),
+            result=extras,
+            error_message=str(fail_reason) if fail_reason else None,
+            request_id=self.request_id(response),
+        )
+
+    def parse_query(self, response: ApiResponse) -> list[StreamInfo]:
+        spec = self.build_query_request()
+        tasks = self.data(spec, response).get("TaskList") or []
+        if not isinstance(tasks, list):
+            raise self.bad_response(QUERY, response, None, "TaskList is not a list")
+        streams = []
+        for item in tasks:
+            if not isinstance(item, Mapping) or not item.get("TaskId"):
+                continue
+            streams.append(
+                StreamInfo(
+                    task_id=str(item["TaskId"]),
+                    room_id=str(item.get("RoomId", "")),
+                    stream_id=str(item.get("StreamId", "")),
+                    state=state_of(item.get("Status")),
+                    create_time=item.get("CreateTime") if isinstance(item.get("CreateTime"), int) else None,
+                )
+            )
+        return streams
+
+    # -- history ---------------------------------------------------------------------------------
+    def status_when_gone(
+        self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState], grace_over: bool
+    ) -> TaskStatus | None:
+        """ZEGO lists only running tasks, so an ended stream may answer "task not found" instead of
+        Status 5. It ended (STOPPED) if it was seen live or a stop was requested; a task that was
+        never seen live and stays missing past the grace period failed."""
+        if exc.code != str(TASK_NOT_FOUND):
+            return None
+        task_id = exc.remote_task_id or ""
+        if seen & {TaskState.STREAMING, TaskState.STOPPING, TaskState.STOPPED}:
+            return TaskStatus(
+                service=SERVICE,
+                remote_task_id=task_id,
+                state=TaskState.STOPPED,
+                raw_status=exc.code,
+                error_code=exc.code,
+                error_message="stream ended and is no longer listed",
+                request_id=exc.request_id,
+            )
+        if grace_over:
+            return TaskStatus(
+                service=SERVICE,
+                remote_task_id=task_id,
+                state=TaskState.FAILED,
+                raw_status=exc.code,
+                error_code=exc.code,
+                error_message="stream task disappeared before it was ever seen streaming",
+                request_id=exc.request_id,
+            )
+        return None

@@ -1,0 +1,49 @@
+"""ZEGOCLOUD Digital Human stream sensor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from airflow_provider_avatar.sensors.base import AvatarTaskSensor
+from airflow_provider_avatar.services import ZEGO_CONN_ID
+from airflow_provider_avatar.status import TaskState
+
+
+class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
+    """Wait until a digital-human stream is live (STREAMING); fail if it FAILED or STOPPED first.
+
+    With ``target_states={"STOPPED"}`` it waits for the stream to end instead (a stop, its TTL
+    or its idle timeout). ZEGO lists only running tasks, so an ended stream may answer "task not
+    found" rather than Status 5: that reads as STOPPED once this wait saw it live (or
+    ``stop_requested`` is set), and as FAILED if it was never seen live within ``not_found_grace``.
+
+    :param remote_task_id: the TaskId returned by ``ZegoCreateDigitalHumanStreamOperator`` (templated).
+    :param zego_conn_id: Airflow connection id (type ``zego``).
+    :param stop_requested: a stop was sent for this stream, so "not found" means it has ended.
+    :param poll_interval: seconds between status checks (default 5; ZEGO allows 10 requests/s per API).
+    """
+
+    def __init__(
+        self,
+        *,
+        remote_task_id: str,
+        zego_conn_id: str = ZEGO_CONN_ID,
+        stop_requested: bool = False,
+        poll_interval: float | None = None,
+        target_states: Iterable[TaskState | str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if poll_interval is None and "poke_interval" not in kwargs:
+            poll_interval = 5.0
+        super().__init__(
+            service="zego",
+            remote_task_id=remote_task_id,
+            conn_id=zego_conn_id,
+            poll_interval=poll_interval,
+            target_states=target_states,
+            **kwargs,
+        )
+        self.stop_requested = stop_requested
+        if stop_requested:
+            self._seen.add(TaskState.STOPPING)
