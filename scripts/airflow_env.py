@@ -22,9 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from pathlib import Path
 
-#: Optional ``login`` per service for its connection (e.g. an AppId); scenext needs none.
-SERVICE_LOGINS: dict[str, str] = {}
-
 #: Inherited variables dropped so a developer's own Airflow settings cannot leak into a run.
 _SCRUBBED_PREFIXES = ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AVATAR_EXAMPLE_")
 _SCRUBBED_NAMES = ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
@@ -33,11 +30,11 @@ _SCRUBBED_NAMES = ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
 AIRFLOW = (sys.executable, "-m", "airflow")
 
 
-def connection_env(
-    services: Mapping[str, str], api_key: str, logins: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for every simulated service (its ready line's ``services`` map)."""
-    logins = SERVICE_LOGINS if logins is None else logins
+def connection_env(info: Mapping[str, Any], api_key: str) -> dict[str, str]:
+    """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for every simulated service, from the simulator's ready line
+    (``services``: API base URLs; ``logins``: account ids such as ZEGO's AppId)."""
+    services: Mapping[str, str] = info["services"]
+    logins: Mapping[str, str] = info.get("logins") or {}
     env = {}
     for service, url in services.items():
         conn: dict[str, object] = {

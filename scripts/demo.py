@@ -1,7 +1,8 @@
 """Run every ``dags_examples/example_*.py`` DAG with ``airflow dags test`` against the local simulator.
 
 Usage (from the repository root): ``make demo`` or ``.venv/bin/python scripts/demo.py``.
-Exits 0 only if every example DAG succeeded and each downloaded a valid MP4 into ``demo-output/``.
+Exits 0 only if every example DAG succeeded and each downloaded a valid MP4 into ``demo-output/``
+or, for live-stream DAGs, stopped its stream (and the simulator has none left running).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -43,11 +45,13 @@ class Outcome:
     dag_id: str
     state: str = "not run"
     files: list[tuple[Path, int, str]] = field(default_factory=list)
+    #: Live streams the DAG stopped (remote task id, stop outcome): stream DAGs produce no file.
+    stops: list[tuple[str, str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.state == "success" and bool(self.files) and not self.problems
+        return self.state == "success" and bool(self.files or self.stops) and not self.problems
 
 
 class Deadline:
@@ -124,8 +128,9 @@ def list_example_dags(env: dict[str, str], deadline: Deadline) -> tuple[list[tup
     return dags, broken
 
 
-def run_dag(dag_id: str, path: Path, env: dict[str, str], deadline: Deadline) -> Outcome:
-    """``airflow dags test`` one DAG, then check its run and downloads in the metadata DB and on disk."""
+def run_dag(dag_id: str, path: Path, env: dict[str, str], deadline: Deadline, sim_api: str) -> Outcome:
+    """``airflow dags test`` one DAG, then check its run in the metadata DB, its downloads on disk
+    and, for stream DAGs, that the simulator has no billable stream left running."""
     outcome = Outcome(dag_id)
     log = LOGS / f"{dag_id}.log"
     print(f"running {dag_id} ... ", end="", flush=True)
@@ -144,11 +149,33 @@ def run_dag(dag_id: str, path: Path, env: dict[str, str], deadline: Deadline) ->
     if bad:
         outcome.problems.append("tasks not successful: " + ", ".join(bad))
     downloads = [r for r in results if isinstance(r, dict) and {"path", "sha256", "bytes"} <= r.keys()]
-    if not downloads:
-        outcome.problems.append("no task returned a download result (path, bytes, sha256)")
+    outcome.stops = [
+        (str(r["remote_task_id"]), str(r["outcome"]))
+        for r in results
+        if isinstance(r, dict) and r.keys() == {"remote_task_id", "outcome"}
+    ]
+    if not downloads and not outcome.stops:
+        outcome.problems.append("no task returned a download result (path, bytes, sha256) or stopped a stream")
     for result in downloads:
         check_download(result, outcome)
+    if outcome.stops:
+        check_no_live_streams(sim_api, outcome)
     return outcome
+
+
+def check_no_live_streams(sim_api: str, outcome: Outcome, limit: float = 10.0) -> None:
+    """A stopped stream passes through "stopping" for a moment; none may stay billable after that."""
+    end = time.monotonic() + limit
+    while True:
+        with urllib.request.urlopen(f"{sim_api}/_sim/info", timeout=5) as answer:
+            summary = json.load(answer)["summary"]
+        live = {service: s["live"] for service, s in summary.items() if s.get("live")}
+        if not live:
+            return
+        if time.monotonic() > end:
+            outcome.problems.append(f"streams still live {limit:.0f}s after the run: {live}")
+            return
+        time.sleep(0.5)
 
 
 def read_run(dag_id: str) -> tuple[str, list[tuple[str, str | None]], list[Any]]:
@@ -201,7 +228,10 @@ def print_summary(outcomes: list[Outcome]) -> None:
     rows = [("DAG", "state", "file", "bytes", "sha256")]
     for o in outcomes:
         rows += [(o.dag_id, o.state, _shown(path), str(size), sha256) for path, size, sha256 in o.files]
-        if not o.files:
+        rows += [
+            (o.dag_id, o.state, f"stream {task_id}: {how.replace('_', ' ')}", "-", "-") for task_id, how in o.stops
+        ]
+        if not o.files and not o.stops:
             rows.append((o.dag_id, o.state, "-", "-", "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     print()
@@ -231,7 +261,7 @@ def main() -> int:
             DAGS,
             AVATAR_EXAMPLE_POLL_INTERVAL="1",
             AVATAR_EXAMPLE_OUTPUT_DIR=str(OUTPUT),
-            **connection_env(info["services"], api_key),
+            **connection_env(info, api_key),
         )
         code = run_logged([*AIRFLOW, "db", "migrate"], LOGS / "db-migrate.log", env, deadline.limit(MIGRATE_LIMIT))
         if code != 0:
@@ -242,7 +272,7 @@ def main() -> int:
             print(f"no example DAGs found in {DAGS}")
             return 1
         for dag_id, path in dags:
-            outcomes.append(run_dag(dag_id, path, env, deadline))
+            outcomes.append(run_dag(dag_id, path, env, deadline, info["api"]))
     except (KeyboardInterrupt, TimeoutError, RuntimeError) as exc:
         problem = f"interrupted ({exc or 'Ctrl-C'})" if isinstance(exc, KeyboardInterrupt) else str(exc)
         print(f"\nstopped: {problem}")

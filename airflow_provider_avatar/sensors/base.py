@@ -42,7 +42,8 @@ class AvatarTaskSensor(BaseSensorOperator):
     :param conn_id: Airflow connection id; defaults to ``<service>_default``.
     :param poll_interval: seconds between status checks (alias of ``poke_interval``).
     :param target_states: states that end the wait successfully (service default if omitted).
-    :param failure_states: states that fail the task (service default if omitted).
+    :param failure_states: states that fail the task (service default minus ``target_states`` if
+        omitted, so waiting for a stream's STOPPED does not fail on it).
     :param not_found_grace: seconds during which "task not found" is treated as not yet visible.
     :param error_window: seconds of consecutive transient errors tolerated before failing. In
         reschedule mode each poke is a new task attempt that keeps no memory of earlier errors:

@@ -86,7 +86,7 @@ def api_key() -> str:
 @pytest.fixture
 def e2e_simulator(api_key: str) -> Iterator[Simulator]:
     """The simulator in a thread of this process (so its request log can be inspected)."""
-    sim = Simulator(api_keys={"scenext": api_key}, task_duration=SIM_TASK_SECONDS).start()
+    sim = Simulator(api_keys={"scenext": api_key, "zego": api_key}, task_duration=SIM_TASK_SECONDS).start()
     try:
         yield sim
     finally:
@@ -118,7 +118,7 @@ def deployment(tmp_path: Path, e2e_simulator: Simulator, api_key: str) -> Iterat
         AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
         AVATAR_EXAMPLE_POLL_INTERVAL="1",
         AVATAR_EXAMPLE_OUTPUT_DIR=str(dep.videos),
-        **connection_env(e2e_simulator.info()["services"], api_key),
+        **connection_env(e2e_simulator.info(), api_key),
     )
     code = run_logged([*AIRFLOW, "db", "migrate"], dep.logs / "db-migrate.log", dep.env, 180)
     assert code == 0, f"airflow db migrate exited {code}:\n{tail(dep.logs / 'db-migrate.log')}"
