@@ -58,11 +58,15 @@ def redact_url(url: str | None) -> str | None:
 
 
 _URL = re.compile(r"https?://[^\s\"'<>]+")
+#: A query string left after URL redaction, e.g. a relative ``/?Action=...&Signature=...`` echoed
+#: by a proxy's error page: request signatures live there too.
+_QUERY = re.compile(r"\?[^\s\"'<>?=&]+=[^\s\"'<>]*")
 
 
 def redact_urls_in(text: str) -> str:
-    """``text`` with every http(s) URL in it redacted (for error messages quoting a body)."""
-    return _URL.sub(lambda m: redact_url(m.group(0)) or "", text)
+    """``text`` with every http(s) URL redacted and every other query string dropped (for error
+    messages quoting a body)."""
+    return _QUERY.sub("", _URL.sub(lambda m: redact_url(m.group(0)) or "", text))
 
 
 def _redact_urls(value: Any) -> Any:

@@ -55,6 +55,31 @@ def status_for_error(
     return protocol.status_when_gone(exc, seen=seen, grace_over=grace_over)
 
 
+def after_error(
+    protocol: ServiceProtocol,
+    exc: AvatarError,
+    *,
+    seen: frozenset[TaskState],
+    now: float,
+    last_ok_at: float,
+    error_window: float,
+    not_found_grace_until: float | None,
+) -> TaskStatus | None:
+    """What a failed status read means for a wait (shared by the trigger and poke mode).
+
+    Returns the end state the error stands for, or ``None`` to poll again; re-raises ``exc``
+    when it ends the wait.
+    """
+    gone = status_for_error(protocol, exc, seen=seen, now=now, not_found_grace_until=not_found_grace_until)
+    if gone is not None:
+        return gone
+    if keep_waiting_after(
+        exc, now=now, last_ok_at=last_ok_at, error_window=error_window, not_found_grace_until=not_found_grace_until
+    ):
+        return None
+    raise exc
+
+
 class ProgressLog:
     """Logs a wait's progress when it changes, and an unmapped raw status once per wait."""
 

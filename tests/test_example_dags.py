@@ -79,6 +79,7 @@ def test_zego_example_runs_green_and_stops_the_stream(
     assert actions.count("CreateDigitalHumanStreamTask") == 1 and actions[-1] == "StopDigitalHumanStreamTask"
     everything = logs() + repr(xcoms)
     assert SENTINEL_ZEGO_SECRET not in everything
+    assert "Signature=" not in everything  # request signatures are never logged
     metadata_db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
     assert SENTINEL_ZEGO_SECRET.encode() not in metadata_db.read_bytes()  # trigger kwargs, XCom, logs tables
 

@@ -107,7 +107,7 @@ def test_lost_create_answer_reconciles_by_stream_id_without_creating_again(zego:
             {
                 "TaskList": [
                     {"TaskId": "other", "StreamId": "x", "Status": 3},
-                    {"TaskId": "task-9", "StreamId": "stream1", "Status": 1},
+                    {"TaskId": "task-9", "RoomId": "room1", "StreamId": "stream1", "Status": 1},
                 ]
             }
         ),
@@ -135,7 +135,7 @@ def test_second_create_that_collides_re_attaches(zego: Zego) -> None:
     zego.on(
         "QueryDigitalHumanStreamTasks",
         ok({"TaskList": []}),  # not listed yet
-        ok({"TaskList": [{"TaskId": "task-3", "StreamId": "stream1", "Status": 1}]}),
+        ok({"TaskList": [{"TaskId": "task-3", "RoomId": "room1", "StreamId": "stream1", "Status": 1}]}),
     )
     assert create() == "task-3"
     assert zego.actions().count("CreateDigitalHumanStreamTask") == 2
@@ -157,9 +157,21 @@ def test_stream_id_in_use_re_attaches_to_the_running_task(zego: Zego) -> None:
     """An Airflow retry of the create task (same default StreamId) finds the first try's stream."""
     zego.on("CreateDigitalHumanStreamTask", code(400000015, "stream id already exists"))
     zego.on(
-        "QueryDigitalHumanStreamTasks", ok({"TaskList": [{"TaskId": "task-1", "StreamId": "stream1", "Status": 3}]})
+        "QueryDigitalHumanStreamTasks",
+        ok({"TaskList": [{"TaskId": "task-1", "RoomId": "room1", "StreamId": "stream1", "Status": 3}]}),
     )
     assert create() == "task-1"
+
+
+def test_stream_id_in_use_in_another_room_is_not_taken_over(zego: Zego) -> None:
+    """Re-attaching there would let this DAG's teardown stop somebody else's stream."""
+    zego.on("CreateDigitalHumanStreamTask", code(400000015, "stream id already exists"))
+    zego.on(
+        "QueryDigitalHumanStreamTasks",
+        ok({"TaskList": [{"TaskId": "theirs", "RoomId": "production-room", "StreamId": "stream1", "Status": 3}]}),
+    )
+    with pytest.raises(AvatarInvalidRequestError, match="another room"):
+        create()
 
 
 def test_stream_id_in_use_by_an_ended_task_asks_for_another(zego: Zego) -> None:
@@ -193,8 +205,21 @@ def test_bad_input_sends_nothing(zego: Zego) -> None:
 )
 def test_stop_is_idempotent(zego: Zego, answer: dict[str, Any], outcome: str) -> None:
     zego.on("StopDigitalHumanStreamTask", answer)
+    zego.on("QueryDigitalHumanStreamTasks", ok({"TaskList": [{"TaskId": "other", "StreamId": "s", "Status": 3}]}))
     assert ZegoDigitalHumanHook().stop_stream("task-1") == outcome
     assert zego.sent[0][2] == {"TaskId": "task-1"}
+
+
+def test_stop_not_found_for_a_listed_stream_asks_again(zego: Zego) -> None:
+    """ "Not found" is success only once the running-task list confirms nothing runs under that id."""
+    zego.on("StopDigitalHumanStreamTask", code(400000005), ok())
+    zego.on("QueryDigitalHumanStreamTasks", ok({"TaskList": [{"TaskId": "task-1", "StreamId": "s", "Status": 1}]}))
+    assert ZegoDigitalHumanHook().stop_stream("task-1") == "stopped"
+    assert zego.actions() == [
+        "StopDigitalHumanStreamTask",
+        "QueryDigitalHumanStreamTasks",
+        "StopDigitalHumanStreamTask",
+    ]
 
 
 def test_stop_whose_answer_was_lost_is_repeated_and_then_already_stopped(zego: Zego) -> None:
@@ -226,6 +251,18 @@ def test_app_id_must_be_a_uint32(monkeypatch: pytest.MonkeyPatch, login: str | N
     with pytest.raises(AvatarInputError, match="login") as info:
         ZegoDigitalHumanHook().config  # noqa: B018
     assert SENTINEL_KEY not in str(info.value)
+
+
+def test_app_id_is_sent_as_validated(zego: Zego, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ZEGO_DEFAULT",
+        json.dumps({"conn_type": "zego", "host": BASE, "login": f" {APP_ID} ", "password": SENTINEL_KEY}),
+    )
+    zego.on("StopDigitalHumanStreamTask", ok())
+    ZegoDigitalHumanHook().stop_stream("task-1")
+    params = zego.sent[0][1]
+    assert params["AppId"] == APP_ID
+    assert params["Signature"] == signature(APP_ID, params["SignatureNonce"], SENTINEL_KEY, int(params["Timestamp"]))
 
 
 def test_default_host_and_rate(monkeypatch: pytest.MonkeyPatch) -> None:

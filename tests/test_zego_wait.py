@@ -165,3 +165,12 @@ def test_sensor_hands_what_it_saw_to_the_trigger(zsim: Any) -> None:
     kwargs = deferred.value.trigger.serialize()[1]
     assert kwargs["seen_states"] == ["STREAMING"]
     assert SENTINEL_ZEGO_SECRET not in json.dumps(kwargs)
+
+
+def test_reschedule_mode_cannot_wait_for_the_end_without_knowing_the_stream_was_live() -> None:
+    with pytest.raises(ValueError, match="stop_requested"):
+        ZegoDigitalHumanStreamSensor(task_id="w", remote_task_id="t", target_states={"STOPPED"}, mode="reschedule")
+    ZegoDigitalHumanStreamSensor(
+        task_id="w", remote_task_id="t", target_states={"STOPPED"}, mode="reschedule", stop_requested=True
+    )
+    ZegoDigitalHumanStreamSensor(task_id="w", remote_task_id="t", mode="reschedule")  # STREAMING needs no memory

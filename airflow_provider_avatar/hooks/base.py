@@ -237,12 +237,12 @@ class AvatarBaseHook(BaseHook):
         spec = self.protocol.build_status_request(self._require_id(remote_task_id))
         return self.protocol.parse_status(remote_task_id, await self.acall(spec, session=session, policy=policy))
 
-    def _require_id(self, remote_task_id: str) -> str:
+    def _require_id(self, remote_task_id: str, action: str = "get_status") -> str:
         if not isinstance(remote_task_id, str) or not remote_task_id.strip():
             raise AvatarInputError(
                 f"remote_task_id must be a non-empty string; got {remote_task_id!r}",
                 service=self.service,
-                action="get_status",
+                action=action,
             )
         return remote_task_id.strip()
 

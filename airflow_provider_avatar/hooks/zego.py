@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from airflow_provider_avatar.exceptions import (
@@ -17,6 +18,9 @@ from airflow_provider_avatar.protocols.zego import (
     CREATE,
     DEFAULT_MAX_IDLE,
     DEFAULT_TTL,
+    DRIVE_BY_TEXT,
+    INTERRUPT,
+    STOP,
     STREAM_EXISTS,
     TASK_NOT_FOUND,
     StreamInfo,
@@ -65,7 +69,8 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
                 service=self.service,
                 action="read_connection",
             )
-        return config
+        # The AppId is signed and sent as is: a stray space would fail every request.
+        return replace(config, credentials=replace(config.credentials, login=app_id))
 
     # -- create --------------------------------------------------------------------------------
     def create_stream(
@@ -102,7 +107,7 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
             try:
                 return self.submit(spec, self.protocol.parse_create)
             except AvatarSubmitUnknownError:
-                found = self._reattach(stream_id, "the create's answer was lost")
+                found = self._reattach(room_id, stream_id, "the create's answer was lost")
                 if found is not None:
                     return found
                 if attempt == 2:
@@ -112,12 +117,12 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
             except AvatarError as exc:
                 if exc.code != str(STREAM_EXISTS):
                     raise
-                found = self._reattach(stream_id, "ZEGO says the StreamId is already in use")
+                found = self._reattach(room_id, stream_id, "ZEGO says the StreamId is already in use")
                 if found is not None:
                     return found
                 raise AvatarInvalidRequestError(
-                    f"StreamId {stream_id!r} is in use but no running stream task has it (it may be ending "
-                    "or have failed): use another StreamId",
+                    f"StreamId {stream_id!r} is in use, but not by a running stream in room {room_id!r} (it may "
+                    "stream into another room, be ending or have failed): use another StreamId",
                     service=self.service,
                     action=CREATE,
                     code=exc.code,
@@ -125,13 +130,17 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
                 ) from None
         raise AssertionError("unreachable")
 
-    def _reattach(self, stream_id: str, why: str) -> str | None:
-        """The TaskId of the running stream with ``stream_id``, or ``None``."""
-        match = next((s for s in self.list_streams() if s.stream_id == stream_id), None)
+    def _reattach(self, room_id: str, stream_id: str, why: str) -> str | None:
+        """The TaskId of the running stream with this StreamId *and* RoomId, or ``None``.
+
+        Both must match: re-attaching to a stream in another room would hand someone else's
+        stream to this DAG, whose teardown would then stop it.
+        """
+        match = next((s for s in self.list_streams() if s.stream_id == stream_id and s.room_id == room_id), None)
         if match is not None:
             self.log.warning("%s; re-attached to the running task %s of StreamId %s", why, match.task_id, stream_id)
             return match.task_id
-        self.log.warning("%s and no running task has StreamId %s", why, stream_id)
+        self.log.warning("%s and no running task in room %s has StreamId %s", why, room_id, stream_id)
         return None
 
     def list_streams(self) -> list[StreamInfo]:
@@ -155,7 +164,7 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
         Only refusals ("stream not started yet", rate limits) are retried: a drive whose answer
         was lost is not repeated, since the avatar would say the text twice.
         """
-        task_id = self._require_id(remote_task_id)
+        task_id = self._require_id(remote_task_id, DRIVE_BY_TEXT)
         spec = self.protocol.build_drive_by_text_request(
             task_id,
             text=text,
@@ -169,19 +178,30 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
 
     def interrupt(self, remote_task_id: str) -> None:
         """Stop the current drive and drop the queued ones; the stream keeps running."""
-        self.call(self.protocol.build_interrupt_request(self._require_id(remote_task_id)))
+        self.call(self.protocol.build_interrupt_request(self._require_id(remote_task_id, INTERRUPT)))
 
     # -- stop ----------------------------------------------------------------------------------
     def stop_stream(self, remote_task_id: str) -> StopOutcome:
-        """Stop a stream. Idempotent: "already stopped" and "not found" (it ended and was dropped,
-        e.g. by its TTL) both mean nothing is running any more, so both are success."""
-        task_id = self._require_id(remote_task_id)
-        try:
-            self.call(self.protocol.build_stop_request(task_id))
-        except AvatarError as exc:
-            if exc.code == str(ALREADY_STOPPED):
-                return "already_stopped"
-            if exc.code == str(TASK_NOT_FOUND):
+        """Stop a stream. Idempotent: "already stopped" is success, and so is "not found" once the
+        running-task list confirms the task is not running (it ended earlier, e.g. by its TTL)."""
+        task_id = self._require_id(remote_task_id, STOP)
+        for attempt in (1, 2):
+            try:
+                self.call(self.protocol.build_stop_request(task_id))
+            except AvatarError as exc:
+                if exc.code == str(ALREADY_STOPPED):
+                    return "already_stopped"
+                if exc.code != str(TASK_NOT_FOUND):
+                    raise
+                if attempt == 1 and any(s.task_id == task_id for s in self.list_streams()):
+                    continue  # listed as running but not yet visible to Stop: ask once more
+                if attempt == 2:
+                    raise
+                self.log.warning(
+                    "ZEGO does not know stream task %s and it is not running: it ended earlier (TTL, idle time) "
+                    "or belongs to another AppId",
+                    task_id,
+                )
                 return "not_found"
-            raise
-        return "stopped"
+            return "stopped"
+        raise AssertionError("unreachable")

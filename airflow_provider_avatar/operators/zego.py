@@ -21,7 +21,8 @@ def default_stream_id(context: Context) -> str:
     """A StreamId stable across retries of one task instance (ZEGO keeps StreamIds unique per
     AppId, so a retry re-attaches to the stream its first try created instead of starting another)."""
     ti = context["ti"]
-    key = f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{getattr(ti, 'map_index', -1)}"
+    map_index = getattr(ti, "map_index", None)
+    key = f"{ti.dag_id}\n{ti.run_id}\n{ti.task_id}\n{-1 if map_index is None else map_index}"
     return "af_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -41,7 +42,9 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
     :param digital_human_id: the digital human to stream (templated).
     :param room_id: RTC room to push into, at most 128 bytes (templated).
     :param stream_id: StreamId, letters, digits, ``-``, ``_``, unique per AppId (templated). Default:
-        derived from dag, run, task and map index, so it is stable across retries.
+        derived from dag, run, task and map index, so it is stable across retries. (Clearing a run
+        right after its stream stopped may meet "StreamId in use" while ZEGO still holds the ended
+        stream: wait a moment or pass another ``stream_id``.)
     :param ttl: seconds until ZEGO ends the stream, 10..86400 (default 3600).
     :param max_idle_time: seconds without a drive before ZEGO ends the stream, 30..86400 (default 600).
     :param background_color: ``#RRGGBB`` (templated).

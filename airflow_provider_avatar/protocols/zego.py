@@ -85,7 +85,8 @@ CODES: Mapping[int, tuple[type[AvatarError], str]] = {
 }
 
 #: Codes whose request the service refused before acting: a retry cannot duplicate anything.
-REFUSED = frozenset({100000004, 100000015, 400000006, 400000008})
+#: (100000015, a gateway internal error, is not among them: the backend may have acted.)
+REFUSED = frozenset({100000004, 400000006, 400000008})
 
 STREAM_ID = re.compile(r"[A-Za-z0-9_-]+")
 #: ZEGO's room/stream id alphabet (ZEGO FAQ "How to define the streamID").
@@ -337,25 +338,26 @@ class ZegoProtocol(ServiceProtocol):
         return err
 
     def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
-        super().check(spec, response, now=now)  # HTTP-level errors first (429, 5xx, proxies)
+        """A ZEGO envelope's ``Code`` decides, whatever the HTTP status; without one, the HTTP status
+        does (429, 5xx, a proxy's page), and a 2xx without an envelope is a bad response."""
         envelope = self._envelope(response)
         if envelope is None:
+            super().check(spec, response, now=now)
             raise self.bad_response(spec.action, response, spec.remote_task_id, "answer has no ZEGO envelope")
-        code = envelope.get("Code")
-        if code == 0:
-            return
         try:
-            number = int(str(code))
+            code = int(str(envelope.get("Code")))
         except ValueError:
             raise self.bad_response(spec.action, response, spec.remote_task_id, "Code is not a number") from None
-        raise self.error_for_code(spec, number, response)
+        if code != 0:
+            raise self.error_for_code(spec, code, response)
+        super().check(spec, response, now=now)
 
     def judge_test_answer(self, response: ApiResponse) -> tuple[bool, str]:
         ok, message = super().judge_test_answer(response)
         if not ok:
             return ok, message
         envelope = self._envelope(response) or {}
-        if envelope.get("Code") != 0:
+        if str(envelope.get("Code")) != "0":
             return False, f"ZEGO refused the request: {self.error_message(response)} (Code {envelope.get('Code')})"
         return True, "Connection works: ZEGO accepted the AppId and ServerSecret."
 

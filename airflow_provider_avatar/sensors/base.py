@@ -113,36 +113,28 @@ class AvatarTaskSensor(BaseSensorOperator):
 
     # -- poke and reschedule -------------------------------------------------------------------
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_avatar.waiting import (
-            keep_waiting_after,
-            outcome_event,
-            result_from_event,
-            status_for_error,
-        )
+        from airflow_provider_avatar.waiting import after_error, outcome_event, result_from_event
 
         now = time.time()
         if self._first_check_at is None:
             self._first_check_at = self._wait_started_at(context, now)
             self._last_ok_at = now
         targets, failures = self._states()
-        grace_until = self._first_check_at + self.not_found_grace
         try:
             status = self.hook.get_status(self.remote_task_id)
         except AvatarError as exc:
-            gone = status_for_error(
-                self.hook.protocol, exc, seen=frozenset(self._seen), now=now, not_found_grace_until=grace_until
+            gone = after_error(
+                self.hook.protocol,
+                exc,
+                seen=frozenset(self._seen),
+                now=now,
+                last_ok_at=self._last_ok_at or now,
+                error_window=self.error_window,
+                not_found_grace_until=self._first_check_at + self.not_found_grace,
             )
             if gone is None:
-                if keep_waiting_after(
-                    exc,
-                    now=now,
-                    last_ok_at=self._last_ok_at or now,
-                    error_window=self.error_window,
-                    not_found_grace_until=grace_until,
-                ):
-                    self.log.warning("Status check failed, will check again: %s", exc)
-                    return False
-                raise
+                self.log.warning("Status check failed, will check again: %s", exc)
+                return False
             status = gone
         self._last_ok_at = now
         self._seen.add(status.state)

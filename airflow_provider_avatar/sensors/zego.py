@@ -18,9 +18,15 @@ class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
     found" rather than Status 5: that reads as STOPPED once this wait saw it live (or
     ``stop_requested`` is set), and as FAILED if it was never seen live within ``not_found_grace``.
 
+    The wait's memory has limits: a deferred wait remembers what it saw before deferring, but a
+    triggerer restart forgets what the trigger saw since; reschedule mode forgets between pokes
+    (so it is refused for a STOPPED wait without ``stop_requested``). When waiting for the end of
+    a stream you know went live, set ``stop_requested=True``.
+
     :param remote_task_id: the TaskId returned by ``ZegoCreateDigitalHumanStreamOperator`` (templated).
     :param zego_conn_id: Airflow connection id (type ``zego``).
-    :param stop_requested: a stop was sent for this stream, so "not found" means it has ended.
+    :param stop_requested: a stop was sent for this stream (or it is known to have been live), so
+        "not found" means it has ended.
     :param poll_interval: seconds between status checks (default 5; ZEGO allows 10 requests/s per API).
     """
 
@@ -47,3 +53,9 @@ class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
         self.stop_requested = stop_requested
         if stop_requested:
             self._seen.add(TaskState.STOPPING)
+        elif self.mode == "reschedule" and TaskState.STOPPED in (self.target_states or ()):
+            raise ValueError(
+                "reschedule mode cannot remember between pokes that the stream was live, so a gone stream "
+                "would read as FAILED: set stop_requested=True (the stream was stopped or is known to have "
+                "been live), or use poke or deferrable mode"
+            )

@@ -18,14 +18,7 @@ from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
 from airflow_provider_avatar.services import make_hook
 from airflow_provider_avatar.status import TaskStatus, Verdict, judge, state_set
 from airflow_provider_avatar.transport.policy import RetryPolicy
-from airflow_provider_avatar.waiting import (
-    ProgressLog,
-    error_event,
-    keep_waiting_after,
-    outcome_event,
-    status_for_error,
-    timeout_event,
-)
+from airflow_provider_avatar.waiting import ProgressLog, after_error, error_event, outcome_event, timeout_event
 
 if TYPE_CHECKING:
     import aiohttp
@@ -135,23 +128,20 @@ class AvatarTaskTrigger(BaseTrigger):
                 try:
                     status = await self._poll(hook, session, now)
                 except AvatarError as exc:
-                    status = status_for_error(
-                        hook.protocol,
-                        exc,
-                        seen=frozenset(seen),
-                        now=now,
-                        not_found_grace_until=self.not_found_grace_until,
-                    )
-                    if status is None:
-                        errors += 1
-                        if not keep_waiting_after(
+                    try:
+                        status = after_error(
+                            hook.protocol,
                             exc,
+                            seen=frozenset(seen),
                             now=now,
                             last_ok_at=last_ok_at,
                             error_window=self.error_window,
                             not_found_grace_until=self.not_found_grace_until,
-                        ):
-                            return error_event(exc)
+                        )
+                    except AvatarError:
+                        return error_event(exc)
+                    if status is None:
+                        errors += 1
                         delay = error_backoff.backoff(errors, exc.retry_after)
                         self.log.warning(
                             "Poll %d of %s task %s failed, retrying in %.1fs: %s",
