@@ -433,25 +433,18 @@ class ZegoProtocol(ServiceProtocol):
         never seen live and stays missing past the grace period failed."""
         if exc.code != str(TASK_NOT_FOUND):
             return None
-        task_id = exc.remote_task_id or ""
         if seen & {TaskState.STREAMING, TaskState.STOPPING, TaskState.STOPPED}:
-            return TaskStatus(
-                service=SERVICE,
-                remote_task_id=task_id,
-                state=TaskState.STOPPED,
-                raw_status=exc.code,
-                error_code=exc.code,
-                error_message="stream ended and is no longer listed",
-                request_id=exc.request_id,
-            )
-        if grace_over:
-            return TaskStatus(
-                service=SERVICE,
-                remote_task_id=task_id,
-                state=TaskState.FAILED,
-                raw_status=exc.code,
-                error_code=exc.code,
-                error_message="stream task disappeared before it was ever seen streaming",
-                request_id=exc.request_id,
-            )
-        return None
+            state, why = TaskState.STOPPED, "stream ended and is no longer listed"
+        elif grace_over:
+            state, why = TaskState.FAILED, "stream task disappeared before it was ever seen streaming"
+        else:
+            return None
+        return TaskStatus(
+            service=SERVICE,
+            remote_task_id=exc.remote_task_id or "",
+            state=state,
+            raw_status=exc.code,
+            error_code=exc.code,
+            error_message=why,
+            request_id=exc.request_id,
+        )
