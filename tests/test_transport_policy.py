@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import random
+import time
 
 import pytest
 
@@ -87,3 +90,20 @@ def test_rate_limiter_spaces_requests_and_pauses_on_retry_after() -> None:
     assert [unlimited.reserve(1.0) for _ in range(3)] == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError):
         RateLimiter(0)
+
+
+async def test_callers_woken_late_take_new_slots_instead_of_sending_in_a_burst() -> None:
+    """A stalled loop (GC, a loaded machine) must not release every overdue caller at once."""
+    limiter = RateLimiter(10)
+    sent: list[float] = []
+
+    async def caller() -> None:
+        assert await limiter.acquire_async()
+        sent.append(time.monotonic())
+
+    callers = [asyncio.ensure_future(caller()) for _ in range(5)]
+    await asyncio.sleep(0)  # every caller has reserved its slot
+    time.sleep(0.6)  # the loop stalls past all of them
+    await asyncio.gather(*callers)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(sent))]
+    assert min(gaps) >= 0.9 / (10 * HEADROOM), gaps

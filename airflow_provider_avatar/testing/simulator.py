@@ -147,6 +147,7 @@ def _make_middleware(state: SimState) -> Callable[..., Any]:
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         service = _service_of(request.path)
+        arrived = state.clock()  # what a server's rate window counts
         fault = None
         status = 0
         try:
@@ -170,7 +171,7 @@ def _make_middleware(state: SimState) -> Callable[..., Any]:
                         request.method,
                         request.path_qs,
                         status,
-                        state.clock(),
+                        arrived,
                         request.headers.get("Authorization"),
                         request.host,
                         fault,

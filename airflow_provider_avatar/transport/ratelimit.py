@@ -12,8 +12,8 @@ import threading
 import time
 
 #: Pace this far below ``max_qps``: servers count requests on arrival, in windows, and network
-#: jitter can squeeze one more into a window than were sent in it. 5% absorbs ~50 ms at 10/s.
-HEADROOM = 0.95
+#: jitter can squeeze one more into a window than were sent in it. 10% absorbs ~100 ms at 10/s.
+HEADROOM = 0.9
 
 
 class RateLimiter:
@@ -51,22 +51,33 @@ class RateLimiter:
         with self._lock:
             return max(now, self._next, self._paused_until) - now
 
+    def late(self, slot: float, now: float) -> bool:
+        """Did a caller wake too long after its slot? Then it must take a new one: callers woken
+        together after a stall (a busy loop, GC, a loaded machine) would otherwise send in a burst."""
+        return self.interval > 0 and now - slot > min(0.05, self.interval / 2)
+
     def acquire(self, max_wait: float = float("inf")) -> bool:
         """Sleep until this caller's slot; False (no sleep) if that is more than ``max_wait`` away."""
-        delay = self.reserve(time.monotonic(), max_wait)
-        if delay is None:
-            return False
-        if delay > 0:
-            time.sleep(delay)
-        return True
+        while True:
+            now = time.monotonic()
+            delay = self.reserve(now, max_wait)
+            if delay is None:
+                return False
+            if delay > 0:
+                time.sleep(delay)
+            if not self.late(now + delay, time.monotonic()):
+                return True
 
     async def acquire_async(self, max_wait: float = float("inf")) -> bool:
-        delay = self.reserve(time.monotonic(), max_wait)
-        if delay is None:
-            return False
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return True
+        while True:
+            now = time.monotonic()
+            delay = self.reserve(now, max_wait)
+            if delay is None:
+                return False
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if not self.late(now + delay, time.monotonic()):
+                return True
 
 
 _limiters: dict[tuple[str, float | None], RateLimiter] = {}
