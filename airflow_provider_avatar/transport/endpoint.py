@@ -22,7 +22,7 @@ class PreparedRequest:
     headers: dict[str, str] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """A service's API origin plus what it takes to talk to it (no I/O objects here)."""
 
