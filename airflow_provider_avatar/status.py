@@ -45,7 +45,13 @@ def state_set(values: Iterable[TaskState | str] | TaskState | str | None) -> fro
         return frozenset()
     if isinstance(values, (str, TaskState)):
         values = [values]
-    return frozenset(TaskState.coerce(v) for v in values)
+    states = frozenset(TaskState.coerce(v) for v in values)
+    # Thousands of waiting triggers hold the same few sets: share one object per distinct set
+    # (at most 2**len(TaskState) of them) instead of keeping ~200 bytes per wait.
+    return _STATE_SETS.setdefault(states, states)
+
+
+_STATE_SETS: dict[frozenset[TaskState], frozenset[TaskState]] = {}
 
 
 def redact_url(url: str | None) -> str | None:
@@ -83,7 +89,7 @@ def _redact_urls(value: Any) -> Any:
 NO_ARTIFACT = "no_artifact"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskStatus:
     """One observation of a remote task, normalised; JSON-able through :meth:`to_dict`."""
 

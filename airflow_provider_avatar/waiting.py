@@ -7,6 +7,7 @@ give the same answer for the same remote history.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -83,9 +84,14 @@ def after_error(
 class ProgressLog:
     """Logs a wait's progress when it changes, and an unmapped raw status once per wait."""
 
+    #: Seconds between two lines that only report progress (a state change is logged at once).
+    #: A line per progress tick cost as much CPU as the poll itself with thousands of waits.
+    progress_every = 60.0
+
     def __init__(self, log: logging.Logger | Any) -> None:
         self.log = log
         self._last: tuple[Any, ...] | None = None
+        self._logged_at = 0.0
         self._warned_unknown = False
 
     def observe(self, status: TaskStatus) -> None:
@@ -98,16 +104,20 @@ class ProgressLog:
                 status.raw_status,
             )
         seen = (status.state, status.progress, status.result.get("preview_frames"))
-        if seen != self._last:
-            self._last = seen
-            self.log.info(
-                "%s task %s is %s (progress %s, preview frames %s)",
-                status.service,
-                status.remote_task_id,
-                status.state.value,
-                status.progress,
-                seen[2],
-            )
+        if seen == self._last:
+            return
+        now = time.monotonic()
+        if self._last is not None and seen[0] is self._last[0] and now - self._logged_at < self.progress_every:
+            return  # progress only, and reported less than a minute ago: the next line shows the latest
+        self._last, self._logged_at = seen, now
+        self.log.info(
+            "%s task %s is %s (progress %s, preview frames %s)",
+            status.service,
+            status.remote_task_id,
+            status.state.value,
+            status.progress,
+            seen[2],
+        )
 
 
 def outcome_event(status: TaskStatus, verdict: Verdict) -> dict[str, Any]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 HEAVY = (
     "aiohttp",
     "requests",
+    "urllib3",
     "tenacity",
     "tencentcloud",
     "airflow_provider_avatar.transport",
@@ -47,3 +49,15 @@ def test_module_import_pulls_no_http_client_or_sdk(module: str) -> None:
 
 def test_the_check_can_see_a_heavy_import() -> None:
     assert "aiohttp" in _added_modules("airflow_provider_avatar.transport.aio")
+
+
+def test_every_sensor_and_operator_module_is_checked() -> None:
+    """A new service's sensor and operator modules must join MODULES: DAG files import them."""
+    package = Path(__file__).resolve().parents[1] / "airflow_provider_avatar"
+    on_disk = {
+        f"airflow_provider_avatar.{folder}.{path.stem}"
+        for folder in ("sensors", "operators")
+        for path in (package / folder).glob("*.py")
+        if path.stem != "__init__"
+    }
+    assert on_disk <= set(MODULES), f"not checked: {sorted(on_disk - set(MODULES))}"

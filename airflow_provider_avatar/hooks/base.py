@@ -51,7 +51,7 @@ def _as_float(name: str, value: Any, default: float | None) -> float | None:
     return number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HookConfig:
     """Everything read from a Connection, validated. ``repr`` hides the credentials."""
 

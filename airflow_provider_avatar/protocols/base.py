@@ -24,7 +24,7 @@ from airflow_provider_avatar.exceptions import (
 from airflow_provider_avatar.status import TaskState, TaskStatus, redact_urls_in
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Credentials:
     """What a protocol needs to authorise a request. ``repr`` never shows the secret."""
 

@@ -68,6 +68,10 @@ class ScenextSim(ServiceSim):
         return [
             web.post("/scenext/api/gen_video", self.gen_video),
             web.get("/scenext/api/get_status/{task_id}", self.get_status),
+            # Benchmark support (not part of Scenext's API), see benchmarks/README.md.
+            web.get("/scenext/api/_bench/done/{task_id}", self.bench_done),
+            web.post("/_sim/scenext/tasks", self.bench_add_tasks),
+            web.get("/_sim/scenext/tasks", self.bench_polls),
         ]
 
     def _auth(self, request: web.Request) -> None:
@@ -129,3 +133,25 @@ class ScenextSim(ServiceSim):
         else:
             data.update(status="REVIEWING")
         return data
+
+    # -- benchmark support ---------------------------------------------------------------------
+    async def bench_done(self, request: web.Request) -> web.Response:
+        """404 while the task runs, 200 once it has finished: what ``HttpSensorTrigger`` waits for."""
+        self._auth(request)
+        task = self.tasks.get(request.match_info["task_id"])
+        if task is None:
+            return self._error("task not found", status=404)
+        task.polls += 1
+        if self.state.clock() - task.created_at < task.duration + sum(seconds for _, seconds in task.phases):
+            return self._error("not done yet", status=404)
+        return web.json_response({"status": "success", "data": {"task_id": task.task_id}})
+
+    async def bench_add_tasks(self, request: web.Request) -> web.Response:
+        """Script many tasks at once from another process: ``{"tasks": [add_task kwargs, ...]}``."""
+        body = await request.json()
+        ids = [self.add_task(**spec) for spec in body["tasks"]]
+        return web.json_response({"task_ids": ids})
+
+    async def bench_polls(self, request: web.Request) -> web.Response:
+        """Requests each task has answered (status reads and ``_bench/done`` checks)."""
+        return web.json_response({task_id: task.polls for task_id, task in self.tasks.items()})

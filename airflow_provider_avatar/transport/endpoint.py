@@ -22,7 +22,7 @@ class PreparedRequest:
     headers: dict[str, str] = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Endpoint:
     """A service's API origin plus what it takes to talk to it (no I/O objects here)."""
 
@@ -40,7 +40,11 @@ class Endpoint:
 
     def prepare(self, spec: RequestSpec) -> PreparedRequest:
         """Sign one attempt: signed services need a fresh nonce and timestamp every time."""
-        signed = self.protocol.authorize(spec, self.credentials, now=time.time(), nonce=secrets.token_hex(8))
+        if type(self.protocol).authorize is ServiceProtocol.authorize:
+            now, nonce = 0.0, ""  # Bearer uses neither: no entropy read on every poll
+        else:
+            now, nonce = time.time(), secrets.token_hex(8)
+        signed = self.protocol.authorize(spec, self.credentials, now=now, nonce=nonce)
         url = self.base_url.rstrip("/") + "/" + signed.path.lstrip("/") if signed.path else self.base_url
         headers = {"Accept": "application/json", **signed.headers}
         return PreparedRequest(signed.method, url, dict(signed.params), signed.json, headers)

@@ -13,7 +13,7 @@ from tenacity import RetryCallState
 from airflow_provider_avatar.exceptions import AvatarError, AvatarRateLimitedError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Capped exponential backoff with full jitter; ``Retry-After`` is a floor, never shortened."""
 

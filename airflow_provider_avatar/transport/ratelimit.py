@@ -34,6 +34,8 @@ class RateLimiter:
     def reserve(self, now: float, max_wait: float = float("inf")) -> float | None:
         """Claim the next send slot and return the wait before it, or ``None`` (nothing claimed)
         when that wait would exceed ``max_wait``."""
+        if not self.interval and now >= self._paused_until:
+            return 0.0  # no rate and no pause: nothing to book (thousands of polls a second)
         with self._lock:
             slot = max(now, self._next, self._paused_until)
             if slot - now > max_wait:

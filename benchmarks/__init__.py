@@ -1,0 +1,1 @@
+"""Benchmarks of the provider against the alternatives a user would pick (``make bench``)."""
