@@ -95,11 +95,11 @@ def density(env: dict[str, str], args: argparse.Namespace, logs: Path, tls: bool
 
 
 # -- the table ---------------------------------------------------------------------------------------
-def spread(values: list[float], fmt: str) -> str:
+def spread(values: list[float], fmt: str, unit: str = "") -> str:
     """``median (min-max)`` of several runs, or the single value."""
     if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+        return format(values[0], fmt) + unit
+    return f"{format(median(values), fmt)}{unit} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
 
 def density_table(results: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -134,8 +134,8 @@ def density_table(results: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
             lines.append(
                 f"| {n:,}{' TLS' if tls else ''} | {LABELS[variant]} | {len(rows)} "
                 f"| {spread(col('cpu_ms_per_poll'), '.3f')} "
-                f"| {spread(vs_floor, '.2f') + 'x' if vs_floor else '—'} "
-                f"| {spread(http_over, '.1f') + 'x' if http_over else '—'} "
+                f"| {spread(vs_floor, '.2f', 'x') if vs_floor else '—'} "
+                f"| {spread(http_over, '.1f', 'x') if http_over else '—'} "
                 f"| {spread(col('gc_ms_per_poll'), '.3f')} "
                 f"| {spread(col('rss_mb_per_1000'), '.1f')} "
                 f"| {median(col('delay_p50_s')):.2f} / {spread(col('delay_p95_s'), '.2f')} "
@@ -239,11 +239,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--https-variants", default="floor,avatar,http")
     parser.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--import-runs", type=int, default=9)
-    parser.add_argument("--download-runs", type=int, default=3)
+    parser.add_argument("--download-runs", type=int, default=5)
     parser.add_argument("--download-mib", type=int, default=1024)
     parser.add_argument("--only", default="density,https,imports,download")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--merge", action="store_true", help="keep the other sections of the last latest.json")
+    parser.add_argument("--render-only", action="store_true", help="print the table of the last latest.json")
     args = parser.parse_args(argv)
+    if args.render_only:
+        print(render(json.loads((args.out / "latest.json").read_text()), args))
+        return
     if args.quick:
         args.plan, args.https_size, args.min_duration, args.max_duration = "500x1,2000x1", 1000, 5.0, 12.0
         args.import_runs, args.download_runs, args.download_mib = 3, 1, 256
@@ -253,7 +258,11 @@ def main(argv: list[str] | None = None) -> None:
     home = temp_dir("avatar-bench-airflow-home-")
     env = airflow_env(home)
     logs = temp_dir("avatar-bench-logs-")
-    raw: dict[str, Any] = {"date": date.today().isoformat(), "machine": machine(), "argv": sys.argv[1:]}
+    raw: dict[str, Any] = {}
+    if args.merge and (args.out / "latest.json").exists():
+        raw = json.loads((args.out / "latest.json").read_text())
+    raw.setdefault("commands", [])
+    command: dict[str, Any] = {"date": date.today().isoformat(), "machine": machine(), "argv": sys.argv[1:]}
     try:
         density_results: list[dict[str, Any]] = []
         if "density" in only:
@@ -262,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         if "https" in only:
             log(f"Trigger density over HTTPS (N={args.https_size}) ...")
             density_results += density(env, args, logs, tls=True)
-        raw["density"] = density_results
+        if density_results:
+            raw["density"] = density_results
         if "imports" in only:
             log("Import cost ...")
             raw["imports"] = importcost.run(env, args.import_runs)
@@ -271,7 +281,9 @@ def main(argv: list[str] | None = None) -> None:
             raw["download"] = download.run(env, args.download_runs, args.download_mib * 2**20)
     finally:
         shutil.rmtree(home, ignore_errors=True)
-    raw["minutes"] = (time.time() - started) / 60
+    command["minutes"] = (time.time() - started) / 60
+    command["sections"] = sorted(only)
+    raw["commands"].append(command)
     report = render(raw, args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.md").write_text(report)
@@ -281,11 +293,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def render(raw: dict[str, Any], args: argparse.Namespace) -> str:
-    command = "make bench" + (f" BENCH_ARGS='{' '.join(raw['argv'])}'" if raw["argv"] else "")
-    out = [
-        f"Produced by `{command}` on {raw['date']}; {raw['machine']}; {raw['minutes']:.1f} minutes.",
-        "",
-    ]
+    out = []
+    for command in raw["commands"]:
+        argv = " ".join(command["argv"])
+        line = "make bench" + (f" BENCH_ARGS='{argv}'" if argv else "")
+        out.append(
+            f"- `{line}` on {command['date']} ({', '.join(command['sections'])}; {command['minutes']:.1f} minutes); "
+            f"{command['machine']}."
+        )
+    out.append("")
     if raw.get("density"):
         lines, verdicts = density_table(raw["density"])
         budget = math.ceil(args.max_duration / args.interval) + 1

@@ -99,12 +99,18 @@ class ScenextSim(ServiceSim):
         task_id = self.add_task(outcome=self.next_outcome)
         return web.json_response({"status": "success", "data": {"task_id": task_id}})
 
-    async def get_status(self, request: web.Request) -> web.Response:
+    def _polled_task(self, request: web.Request) -> ScenextTask | None:
+        """The task a status read names (counted as one more poll), or None if unknown."""
         self._auth(request)
         task = self.tasks.get(request.match_info["task_id"])
+        if task is not None:
+            task.polls += 1
+        return task
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        task = self._polled_task(request)
         if task is None:
             return self._error("task not found", status=404)
-        task.polls += 1
         return web.json_response({"status": "success", "data": self.view(task)})
 
     def view(self, task: ScenextTask) -> dict[str, Any]:
@@ -137,11 +143,9 @@ class ScenextSim(ServiceSim):
     # -- benchmark support ---------------------------------------------------------------------
     async def bench_done(self, request: web.Request) -> web.Response:
         """404 while the task runs, 200 once it has finished: what ``HttpSensorTrigger`` waits for."""
-        self._auth(request)
-        task = self.tasks.get(request.match_info["task_id"])
+        task = self._polled_task(request)
         if task is None:
             return self._error("task not found", status=404)
-        task.polls += 1
         if self.state.clock() - task.created_at < task.duration + sum(seconds for _, seconds in task.phases):
             return self._error("not done yet", status=404)
         return web.json_response({"status": "success", "data": {"task_id": task.task_id}})
