@@ -6,11 +6,13 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from unittest import mock
 
 import pytest
 
 from airflow_provider_avatar.testing.simulator import Faults, Simulator
+from airflow_provider_avatar.triggers import task_status
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 from tests.conftest import SENTINEL_KEY, connection_env
 from tests.helpers import collect_events, make_trigger
@@ -178,3 +180,51 @@ async def test_restart_keeps_the_original_deadline(scenext_conn: Simulator) -> N
     events = await collect_events(AvatarTaskTrigger(**kwargs))
     assert events[0]["status"] == "timeout"
     assert 1.5 <= time.time() - started < 1.5 + 0.3 + 0.5
+
+
+@pytest.fixture
+def connection_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Count the async connection lookups (the real ones still run)."""
+    import airflow.providers.common.compat.connection as compat
+
+    reads: list[str] = []
+    real = compat.get_async_connection
+
+    async def counting(conn_id: str, **kwargs: Any) -> Any:
+        reads.append(conn_id)
+        await asyncio.sleep(0.05)  # a slow lookup: concurrent first callers overlap
+        return await real(conn_id, **kwargs)
+
+    monkeypatch.setattr(compat, "get_async_connection", counting)
+    return reads
+
+
+async def test_the_waits_of_one_loop_share_one_connection_read(
+    scenext_conn: Simulator, connection_reads: list[str]
+) -> None:
+    ids = [scenext_conn.scenext.add_task(duration=0.3) for _ in range(50)]  # type: ignore[attr-defined]
+    events = await asyncio.gather(*(collect_events(make_trigger(i, poll_interval=0.1)) for i in ids))
+    assert [e[0]["status"] for e in events] == ["success"] * 50
+    assert connection_reads == ["scenext_default"]
+
+
+async def test_a_shared_hook_is_rebuilt_after_its_ttl(
+    scenext_conn: Simulator, connection_reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So an edited connection (a rotated key) reaches waits that are already running."""
+    monkeypatch.setattr(task_status, "HOOK_TTL", 0.3)
+    task_id = scenext_conn.scenext.add_task(duration=1.2)  # type: ignore[attr-defined]
+    (event,) = await collect_events(make_trigger(task_id, poll_interval=0.1))
+    assert event["status"] == "success"
+    assert 3 <= len(connection_reads) <= 6
+
+
+async def test_a_failed_connection_read_is_not_cached(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SCENEXT_DEFAULT", raising=False)
+    first = await collect_events(make_trigger("1"))
+    assert first[0]["status"] == "error"
+    for key, value in connection_env(sim, "scenext").items():
+        monkeypatch.setenv(key, value)
+    task_id = sim.scenext.add_task(duration=0)  # type: ignore[attr-defined]
+    (event,) = await collect_events(make_trigger(task_id))
+    assert event["status"] == "success"  # same loop, same shared hook: the read is tried again

@@ -7,6 +7,7 @@ status reads, retries, rate limiting and error mapping live here and below.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -80,6 +81,7 @@ class AvatarBaseHook(BaseHook):
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
         self._config: HookConfig | None = None
+        self._config_read: asyncio.Future[HookConfig] | None = None
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
 
@@ -153,14 +155,29 @@ class AvatarBaseHook(BaseHook):
         return self._config
 
     async def aconfig(self) -> HookConfig:
-        """The connection, read once through Airflow's async API (triggers)."""
-        if self._config is None:
-            from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+        """The connection, read once through Airflow's async API (triggers).
 
-            conn = await get_async_connection(self.conn_id, hook=self)
-            extra = await get_async_extra_dejson(conn)
-            self._config = self.build_config(conn.host, conn.port, conn.schema, conn.login, conn.password, extra)
+        Concurrent first callers (many triggers sharing this hook) wait for one read; a failed
+        read is not cached, so the next caller tries again.
+        """
+        if self._config is None:
+            if self._config_read is None:
+                self._config_read = asyncio.ensure_future(self._read_config())
+            read = self._config_read
+            try:
+                self._config = await asyncio.shield(read)
+            except BaseException:
+                if read.done() and self._config_read is read:
+                    self._config_read = None
+                raise
         return self._config
+
+    async def _read_config(self) -> HookConfig:
+        from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+
+        conn = await get_async_connection(self.conn_id, hook=self)
+        extra = await get_async_extra_dejson(conn)
+        return self.build_config(conn.host, conn.port, conn.schema, conn.login, conn.password, extra)
 
     def _endpoint_for(self, config: HookConfig) -> Endpoint:
         if self._endpoint is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,27 @@ if TYPE_CHECKING:
 
 #: Each poll is one attempt: the loop itself backs off and polls again.
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+
+#: Seconds a shared hook serves before the next poll builds a fresh one (re-reading the
+#: connection), so an edited connection, e.g. a rotated key, reaches running waits.
+HOOK_TTL = 300.0
+
+_HOOKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[float, AvatarBaseHook]]]
+_HOOKS = weakref.WeakKeyDictionary()
+
+
+def shared_hook(service: str, conn_id: str) -> AvatarBaseHook:
+    """The hook every trigger of this event loop uses for ``(service, conn_id)``.
+
+    One connection read and one set of request objects serve thousands of waits instead of one
+    each: less start-up time, less memory per wait, and less for the garbage collector to walk.
+    """
+    hooks = _HOOKS.setdefault(asyncio.get_running_loop(), {})
+    now = time.monotonic()
+    entry = hooks.get((service, conn_id))
+    if entry is None or now - entry[0] > HOOK_TTL:
+        entry = hooks[(service, conn_id)] = (now, make_hook(service, conn_id))
+    return entry[1]
 
 
 class AvatarTaskTrigger(BaseTrigger):
@@ -110,7 +132,6 @@ class AvatarTaskTrigger(BaseTrigger):
     async def _wait(self) -> dict[str, Any]:
         from airflow_provider_avatar.transport.aio import shared_session
 
-        hook = make_hook(self.service, self.conn_id)
         targets, failures = state_set(self.target_states), state_set(self.failure_states)
         # Under errors, back off from the poll interval upwards: thousands of waits must not
         # poll faster during an outage than they do in normal operation.
@@ -125,6 +146,7 @@ class AvatarTaskTrigger(BaseTrigger):
                 now = time.time()
                 delay = self.poll_interval
                 status: TaskStatus | None = None
+                hook = shared_hook(self.service, self.conn_id)
                 try:
                     status = await self._poll(hook, session, now)
                 except AvatarError as exc:
