@@ -1,5 +1,6 @@
 """Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``).
 
+Everything per service is derived from the registry (:mod:`airflow_provider_avatar.services`).
 A malformed dict breaks ``import airflow`` for the whole environment, so a test validates it
 against Airflow's own ``provider_info.schema.json``.
 """
@@ -7,6 +8,11 @@ against Airflow's own ``provider_info.schema.json``.
 from __future__ import annotations
 
 from typing import Any
+
+from airflow_provider_avatar.services import PACKAGE, SERVICES, Service
+
+#: The integration of the generic modules (download operator, base sensor, trigger).
+GENERIC = "Avatar tasks"
 
 _COMMON_FIELDS: dict[str, Any] = {
     "max_qps": {
@@ -43,42 +49,29 @@ _COMMON_FIELDS: dict[str, Any] = {
 }
 
 
-def _bearer_connection(conn_type: str, hook: str, name: str, base_url: str) -> dict[str, Any]:
+def _connection_type(service: Service) -> dict[str, Any]:
+    form = service.form
     return {
-        "connection-type": conn_type,
-        "hook-class-name": hook,
-        "hook-name": name,
+        "connection-type": service.key,
+        "hook-class-name": service.hook_path,
+        "hook-name": service.name,
         "ui-field-behaviour": {
-            "hidden-fields": ["login", "port", "schema"],
-            "relabeling": {"host": "API base URL", "password": "API Key"},
-            "placeholders": {
-                "host": base_url,
-                "password": "your API key",
-                "extra": '{"max_qps": 5}',
-            },
+            "hidden-fields": list(form.hidden),
+            "relabeling": dict(form.relabel),
+            "placeholders": {"host": service.default_base_url, "extra": '{"max_qps": 5}', **form.placeholders},
         },
-        "conn-fields": dict(_COMMON_FIELDS),
+        "conn-fields": {**_COMMON_FIELDS, **form.extra_fields},
     }
 
 
-def _zego_connection() -> dict[str, Any]:
-    """AppId in login and ServerSecret in password: every request is signed with both."""
-    return {
-        "connection-type": "zego",
-        "hook-class-name": "airflow_provider_avatar.hooks.zego.ZegoDigitalHumanHook",
-        "hook-name": "ZEGOCLOUD Digital Human",
-        "ui-field-behaviour": {
-            "hidden-fields": ["port", "schema"],
-            "relabeling": {"host": "API base URL", "login": "AppId", "password": "ServerSecret"},
-            "placeholders": {
-                "host": "https://aigc-digitalhuman-api.zegotech.cn",
-                "login": "numeric AppId from the ZEGO console",
-                "password": "ServerSecret from the ZEGO console",
-                "extra": '{"max_qps": 10}',
-            },
-        },
-        "conn-fields": dict(_COMMON_FIELDS),
-    }
+def _modules(kind: str) -> list[dict[str, Any]]:
+    """One entry per service that has ``kind`` modules, plus the generic ones."""
+    generic = {"operators": "download", "sensors": "base", "triggers": "task_status"}.get(kind)
+    entries = [{"integration-name": GENERIC, "python-modules": [f"{PACKAGE}.{kind}.{generic}"]}] if generic else []
+    entries += [
+        {"integration-name": s.name, "python-modules": [s.module(kind)]} for s in SERVICES.values() if kind in s.kinds
+    ]
+    return entries
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -92,48 +85,18 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [
             {
-                "integration-name": "Avatar tasks",
+                "integration-name": GENERIC,
                 "external-doc-url": "https://pypi.org/project/airflow-provider-avatar/",
                 "tags": ["software"],
             },
-            {
-                "integration-name": "Scenext",
-                "external-doc-url": "https://docs.scenext.cn/en/api-reference/generate-video",
-                "tags": ["service"],
-            },
-            {
-                "integration-name": "ZEGOCLOUD Digital Human",
-                "external-doc-url": "https://www.zegocloud.com/docs/aigc-digital-human-server/streaming-apis/apis-overview",
-                "tags": ["service"],
-            },
-        ],
-        "hooks": [
-            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.hooks.scenext"]},
-            {"integration-name": "ZEGOCLOUD Digital Human", "python-modules": ["airflow_provider_avatar.hooks.zego"]},
-        ],
-        "operators": [
-            {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.operators.download"]},
-            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.operators.scenext"]},
-            {
-                "integration-name": "ZEGOCLOUD Digital Human",
-                "python-modules": ["airflow_provider_avatar.operators.zego"],
-            },
-        ],
-        "sensors": [
-            {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.sensors.base"]},
-            {"integration-name": "Scenext", "python-modules": ["airflow_provider_avatar.sensors.scenext"]},
-            {"integration-name": "ZEGOCLOUD Digital Human", "python-modules": ["airflow_provider_avatar.sensors.zego"]},
-        ],
-        "triggers": [
-            {"integration-name": "Avatar tasks", "python-modules": ["airflow_provider_avatar.triggers.task_status"]},
-        ],
-        "connection-types": [
-            _bearer_connection(
-                "scenext",
-                "airflow_provider_avatar.hooks.scenext.ScenextHook",
-                "Scenext",
-                "https://api.scenext.cn/api",
+            *(
+                {"integration-name": s.name, "external-doc-url": s.doc_url, "tags": ["service"]}
+                for s in SERVICES.values()
             ),
-            _zego_connection(),
         ],
+        "hooks": _modules("hooks"),
+        "operators": _modules("operators"),
+        "sensors": _modules("sensors"),
+        "triggers": _modules("triggers"),
+        "connection-types": [_connection_type(s) for s in SERVICES.values()],
     }

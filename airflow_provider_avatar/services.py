@@ -1,38 +1,148 @@
-"""The registry of services: key → hook class, imported lazily so DAG parsing stays cheap."""
+"""The registry of services: one row per service, the single source of everything derived from it.
+
+Provider info (integrations, module lists, connection forms), the hooks' Airflow attributes, the
+default connection ids, the simulator's service list and the import-cost checks all read
+:data:`SERVICES`. Adding a service means adding its own modules (named by its key, see
+``docs/architecture.md``, "How to add a service") and one row here.
+
+Pure data: importing this module imports nothing else, so DAG parsing and provider discovery
+stay cheap; hook and simulator classes are named by path and imported only when used.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from airflow_provider_avatar.hooks.base import AvatarBaseHook
 
-
-class ServiceInfo(NamedTuple):
-    hook_path: str
-    default_conn_id: str
+PACKAGE = "airflow_provider_avatar"
 
 
-SCENEXT_CONN_ID = "scenext_default"
-ZEGO_CONN_ID = "zego_default"
+@dataclass(frozen=True)
+class ConnectionForm:
+    """How a service's connection maps onto Airflow's fields, for the UI and for error messages.
 
-SERVICES: dict[str, ServiceInfo] = {
-    "scenext": ServiceInfo("airflow_provider_avatar.hooks.scenext.ScenextHook", SCENEXT_CONN_ID),
-    "zego": ServiceInfo("airflow_provider_avatar.hooks.zego.ZegoDigitalHumanHook", ZEGO_CONN_ID),
-}
+    ``relabel`` renames standard fields (``host``, ``login``, ``password``); ``placeholders``
+    fills them (the host's is the service's default base URL unless given); ``hidden`` hides the
+    unused ones; ``extra_fields`` adds service-specific extra
+    fields (declared like Airflow's ``conn-fields``) to the common ones.
+    """
+
+    relabel: Mapping[str, str]
+    placeholders: Mapping[str, str]
+    hidden: tuple[str, ...] = ("login", "port", "schema")
+    extra_fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def login_required(self) -> bool:
+        return "login" not in self.hidden
+
+    @property
+    def secret_label(self) -> str:
+        return self.relabel.get("password", "password")
 
 
-def service_info(service: str) -> ServiceInfo:
+@dataclass(frozen=True)
+class Service:
+    """One service. Its modules follow the key: ``hooks/<key>.py``, ``sensors/<key>.py``,
+    ``operators/<key>.py``, ``protocols/<key>.py``, ``testing/sim_<key>.py``."""
+
+    key: str
+    #: Integration and connection-type display name.
+    name: str
+    doc_url: str
+    #: Class names in ``hooks/<key>.py`` and ``testing/sim_<key>.py``.
+    hook: str
+    simulator: str
+    form: ConnectionForm
+    #: API base URL used when the connection's host field is empty.
+    default_base_url: str
+    #: The service's documented request rate (requests/s), or ``None`` when none is published.
+    default_max_qps: float | None = None
+    #: Module kinds this service has (every service has a hook, a sensor and a simulator).
+    kinds: tuple[str, ...] = ("hooks", "sensors", "operators")
+
+    @property
+    def default_conn_id(self) -> str:
+        return f"{self.key}_default"
+
+    @property
+    def conn_id_param(self) -> str:
+        """The parameter and attribute name of the connection id on hooks, sensors and operators."""
+        return f"{self.key}_conn_id"
+
+    def module(self, kind: str) -> str:
+        return f"{PACKAGE}.{kind}.{self.key}"
+
+    @property
+    def hook_path(self) -> str:
+        return f"{self.module('hooks')}.{self.hook}"
+
+    @property
+    def simulator_path(self) -> str:
+        return f"{PACKAGE}.testing.sim_{self.key}.{self.simulator}"
+
+
+_ROWS = (
+    Service(
+        key="scenext",
+        name="Scenext",
+        doc_url="https://docs.scenext.cn/en/api-reference/generate-video",
+        hook="ScenextHook",
+        simulator="ScenextSim",
+        default_base_url="https://api.scenext.cn/api",
+        form=ConnectionForm(
+            relabel={"host": "API base URL", "password": "API Key"},
+            placeholders={"password": "your Scenext API key"},
+        ),
+    ),
+    Service(
+        key="zego",
+        name="ZEGOCLOUD Digital Human",
+        doc_url="https://www.zegocloud.com/docs/aigc-digital-human-server/streaming-apis/apis-overview",
+        hook="ZegoDigitalHumanHook",
+        simulator="ZegoSim",
+        # ZEGO gives an overseas host on request; this is the mainland production host.
+        default_base_url="https://aigc-digitalhuman-api.zegotech.cn",
+        default_max_qps=10.0,
+        form=ConnectionForm(
+            relabel={"host": "API base URL", "login": "AppId", "password": "ServerSecret"},
+            placeholders={
+                "login": "numeric AppId from the ZEGO console",
+                "password": "ServerSecret from the ZEGO console",
+            },
+            hidden=("port", "schema"),
+        ),
+    ),
+)
+
+SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROWS})
+
+# Defaults of the public constructors' ``<service>_conn_id`` parameters.
+SCENEXT_CONN_ID = SERVICES["scenext"].default_conn_id
+ZEGO_CONN_ID = SERVICES["zego"].default_conn_id
+
+
+def service_info(service: str) -> Service:
     try:
         return SERVICES[service]
     except KeyError:
         raise ValueError(f"unknown service {service!r}; expected one of: {', '.join(sorted(SERVICES))}") from None
 
 
+def load(path: str) -> Any:
+    """Import ``package.module.Name`` and return ``Name``."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
 def hook_class(service: str) -> type[AvatarBaseHook]:
-    module, _, name = service_info(service).hook_path.rpartition(".")
-    cls: type[AvatarBaseHook] = getattr(importlib.import_module(module), name)
+    cls: type[AvatarBaseHook] = load(service_info(service).hook_path)
     return cls
 
 

@@ -19,6 +19,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarSubmitUnknownError,
 )
 from airflow_provider_avatar.hooks.scenext import ScenextHook
+from airflow_provider_avatar.services import SERVICES
 from airflow_provider_avatar.status import TaskState
 from tests.conftest import SENTINEL_KEY
 from tests.fixtures import payload
@@ -174,7 +175,7 @@ def test_auth_error_fails_at_first_answer_without_the_key(conn: None, requests_m
 
 def test_connection_without_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps({"conn_type": "scenext", "host": BASE}))
-    with pytest.raises(AvatarInputError, match="'scenext_default' has no API key in its password field"):
+    with pytest.raises(AvatarInputError, match="'scenext_default' has no API Key in its password field"):
         ScenextHook().get_status("1")
 
 
@@ -184,7 +185,7 @@ def test_connection_without_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
         ({"host": "https://a.test/api/"}, "https://a.test/api"),
         ({"host": "a.test", "port": 8443, "schema": "api"}, "https://a.test:8443/api"),
         ({"host": "a.test", "extra": {"scheme": "http"}}, "http://a.test"),
-        ({}, ScenextHook.protocol.default_base_url),
+        ({}, SERVICES["scenext"].default_base_url),
     ],
 )
 def test_base_url_from_connection(monkeypatch: pytest.MonkeyPatch, conn: dict[str, object], base_url: str) -> None:

@@ -20,7 +20,8 @@ from airflow_provider_avatar.exceptions import (
     AvatarTransientError,
 )
 from airflow_provider_avatar.hooks.zego import ZegoDigitalHumanHook
-from airflow_provider_avatar.protocols.zego import ZegoProtocol, signature
+from airflow_provider_avatar.protocols.zego import signature
+from airflow_provider_avatar.services import SERVICES
 from tests.conftest import SENTINEL_KEY
 
 BASE = "https://zego.test"
@@ -270,8 +271,8 @@ def test_default_host_and_rate(monkeypatch: pytest.MonkeyPatch) -> None:
         "AIRFLOW_CONN_ZEGO_DEFAULT", json.dumps({"conn_type": "zego", "login": APP_ID, "password": SENTINEL_KEY})
     )
     config = ZegoDigitalHumanHook().config
-    # the production host (named in protocols/zego.py; a test never names a real host)
-    assert (config.base_url, config.max_qps) == (ZegoProtocol.default_base_url, 10.0)
+    # the production host (named in the service registry; a test never names a real host)
+    assert (config.base_url, config.max_qps) == (SERVICES["zego"].default_base_url, 10.0)
     assert config.base_url.startswith("https://")
     assert SENTINEL_KEY not in repr(config)
 

@@ -150,7 +150,7 @@ def test_execute_complete_validates_events_and_picks_error_by_reason(event: Any,
 def test_generic_sensor_and_defaults() -> None:
     sensor = AvatarTaskSensor(task_id="w", service="scenext", remote_task_id="1", target_states=["succeeded"])
     assert sensor.conn_id == "scenext_default"
-    assert sensor.template_fields == ("remote_task_id",)
+    assert sensor.template_fields == ("remote_task_id", "conn_id")
     with pytest.raises(ValueError, match="unknown service"):
         AvatarTaskSensor(task_id="w", service="nope", remote_task_id="1")
     with pytest.raises(ValueError, match="unknown task state"):

@@ -8,6 +8,7 @@ status reads, retries, rate limiting and error mapping live here and below.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -22,6 +23,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarSubmitUnknownError,
 )
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.services import Service, service_info
 from airflow_provider_avatar.status import TaskStatus, redact_url
 from airflow_provider_avatar.transport.policy import RetryPolicy
 
@@ -52,6 +54,24 @@ def _as_float(name: str, value: Any, default: float | None) -> float | None:
     return number
 
 
+def _rates(name: str, value: Any) -> dict[str, float]:
+    """``{"action": requests per second}`` from a connection extra (a dict, or JSON text from a form)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError(f"connection extra {name!r} must be a JSON object; got {value!r}") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"connection extra {name!r} must map action names to requests per second; got {value!r}")
+    rates = {str(action): _as_float(f"{name}.{action}", rate, None) for action, rate in value.items()}
+    unset = sorted(action for action, rate in rates.items() if rate is None)
+    if unset:
+        raise ValueError(f"connection extra {name!r} has no rate for {unset}")
+    return {action: rate for action, rate in rates.items() if rate is not None}
+
+
 @dataclass(frozen=True, slots=True)
 class HookConfig:
     """Everything read from a Connection, validated. ``repr`` hides the credentials."""
@@ -59,6 +79,8 @@ class HookConfig:
     base_url: str
     credentials: Credentials = field(repr=False)
     max_qps: float | None
+    #: Rates of actions with a budget of their own (action name → requests/s).
+    action_max_qps: Mapping[str, float]
     connect_timeout: float
     read_timeout: float
     max_attempts: int
@@ -67,19 +89,34 @@ class HookConfig:
 
 
 class AvatarBaseHook(BaseHook):
-    """Base hook. Subclasses set the four Airflow class attributes and ``protocol``."""
+    """Base hook. Subclasses set ``protocol``; Airflow's class attributes (``conn_type``,
+    ``hook_name``, ``default_conn_name``, ``conn_name_attr``) come from the service's row in
+    :mod:`airflow_provider_avatar.services`.
+
+    The connection id is accepted as ``conn_id`` or as the service's ``<service>_conn_id``
+    (``conn_name_attr``, what Airflow's "Test connection" passes), and kept under both names.
+    """
 
     conn_name_attr: ClassVar[str] = "conn_id"
     default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
     protocol: ClassVar[ServiceProtocol]
-    #: Connection field that holds the secret, named in errors (never its value).
-    secret_label: ClassVar[str] = "API key"
-    #: Does the service need the connection's login (e.g. an AppId)?
-    login_required: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        protocol = cls.__dict__.get("protocol")
+        if protocol is not None:
+            row = service_info(protocol.service)
+            cls.conn_type, cls.hook_name = row.key, row.name
+            cls.default_conn_name, cls.conn_name_attr = row.default_conn_id, row.conn_id_param
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        conn_id = kwargs.pop(self.conn_name_attr, None) or conn_id
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
+        if self.conn_name_attr != "conn_id":
+            setattr(self, self.conn_name_attr, self.conn_id)
         self._config: HookConfig | None = None
         self._config_read: asyncio.Future[HookConfig] | None = None
         self._endpoint: Endpoint | None = None
@@ -88,6 +125,11 @@ class AvatarBaseHook(BaseHook):
     @property
     def service(self) -> str:
         return self.protocol.service
+
+    @property
+    def info(self) -> Service:
+        """The service's registry row: connection form, defaults."""
+        return service_info(self.service)
 
     # -- connection ----------------------------------------------------------------------------
     def build_config(
@@ -106,13 +148,14 @@ class AvatarBaseHook(BaseHook):
                 f"connection {self.conn_id!r} has no {what}", service=self.service, action="read_connection"
             )
 
+        form = self.info.form
         if not password:
-            raise missing(f"{self.secret_label} in its password field")
-        if self.login_required and not login:
-            raise missing("login")
+            raise missing(f"{form.secret_label} in its password field")
+        if form.login_required and not login:
+            raise missing(f"{form.relabel.get('login', 'login')} in its login field")
         base_url = (host or "").strip()
         if not base_url:
-            base_url = self.protocol.default_base_url
+            base_url = self.info.default_base_url
         elif "://" not in base_url:
             scheme = str(extra.get("scheme") or "https")
             base_url = f"{scheme}://{base_url}{f':{port}' if port else ''}"
@@ -127,7 +170,11 @@ class AvatarBaseHook(BaseHook):
                 action="read_connection",
             )
         try:
-            max_qps = _as_float("max_qps", extra.get("max_qps"), self.protocol.default_max_qps)
+            max_qps = _as_float("max_qps", extra.get("max_qps"), self.info.default_max_qps)
+            action_max_qps = {
+                **self.protocol.default_action_max_qps,
+                **_rates("action_max_qps", extra.get("action_max_qps")),
+            }
             connect_timeout = _as_float("connect_timeout", extra.get("connect_timeout"), 10.0)
             read_timeout = _as_float("read_timeout", extra.get("read_timeout"), 60.0)
             max_attempts = int(_as_float("max_attempts", extra.get("max_attempts"), 4) or 4)
@@ -137,6 +184,7 @@ class AvatarBaseHook(BaseHook):
             base_url=base_url.rstrip("/"),
             credentials=Credentials(secret=password, login=login),
             max_qps=max_qps,
+            action_max_qps=action_max_qps,
             connect_timeout=connect_timeout or 10.0,
             read_timeout=read_timeout or 60.0,
             max_attempts=max_attempts,
@@ -182,13 +230,13 @@ class AvatarBaseHook(BaseHook):
     def _endpoint_for(self, config: HookConfig) -> Endpoint:
         if self._endpoint is None:
             from airflow_provider_avatar.transport.endpoint import Endpoint
-            from airflow_provider_avatar.transport.ratelimit import limiter_for
+            from airflow_provider_avatar.transport.ratelimit import RateLimits
 
             self._endpoint = Endpoint(
                 protocol=self.protocol,
                 base_url=config.base_url,
                 credentials=config.credentials,
-                limiter=limiter_for(self.conn_id, config.max_qps),
+                limits=RateLimits(self.conn_id, config.max_qps, self.protocol.rate_scope, dict(config.action_max_qps)),
                 connect_timeout=config.connect_timeout,
                 read_timeout=config.read_timeout,
                 policy=RetryPolicy(max_attempts=config.max_attempts),

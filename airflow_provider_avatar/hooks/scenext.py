@@ -16,13 +16,10 @@ class ScenextHook(AvatarBaseHook):
     :param scenext_conn_id: Airflow connection id (connection type ``scenext``).
     """
 
-    conn_name_attr = "scenext_conn_id"
-    default_conn_name = SCENEXT_CONN_ID
-    conn_type = "scenext"
-    hook_name = "Scenext"
     protocol: ClassVar[ScenextProtocol] = ScenextProtocol()
+    scenext_conn_id: str
 
-    def __init__(self, scenext_conn_id: str = default_conn_name, **kwargs: object) -> None:
+    def __init__(self, scenext_conn_id: str = SCENEXT_CONN_ID, **kwargs: object) -> None:
         super().__init__(scenext_conn_id, **kwargs)
 
     def create_video(

@@ -36,20 +36,16 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
 
     Connection: login = AppId, password = ServerSecret, host = API base URL (optional; defaults to
     the mainland production host, ZEGO gives an overseas host on request). Extra ``max_qps``
-    (default 10, ZEGO's documented limit per API) is shared by every task and trigger of a process.
+    (default 10, ZEGO's documented limit per API) is each API's budget, shared by every task and
+    trigger of a process.
 
     :param zego_conn_id: Airflow connection id (connection type ``zego``).
     """
 
-    conn_name_attr = "zego_conn_id"
-    default_conn_name = ZEGO_CONN_ID
-    conn_type = "zego"
-    hook_name = "ZEGOCLOUD Digital Human"
     protocol: ClassVar[ZegoProtocol] = ZegoProtocol()
-    secret_label = "ServerSecret"
-    login_required = True
+    zego_conn_id: str
 
-    def __init__(self, zego_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, zego_conn_id: str = ZEGO_CONN_ID, **kwargs: Any) -> None:
         super().__init__(zego_conn_id, **kwargs)
 
     def build_config(

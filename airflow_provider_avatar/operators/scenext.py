@@ -26,10 +26,19 @@ class ScenextCreateVideoOperator(BaseOperator):
     :param answer_images: optional images of the answer (templated).
     :param quality: ``l``, ``m`` (default) or ``h``.
     :param notify_url: optional http(s) URL Scenext calls when the task completes.
-    :param scenext_conn_id: Airflow connection id (type ``scenext``).
+    :param scenext_conn_id: Airflow connection id (type ``scenext``, templated).
     """
 
-    template_fields: Sequence[str] = ("question", "question_images", "answer", "answer_images", "quality", "notify_url")
+    template_fields: Sequence[str] = (
+        "question",
+        "question_images",
+        "answer",
+        "answer_images",
+        "quality",
+        "notify_url",
+        "scenext_conn_id",
+    )
+    template_fields_renderers = {"question_images": "json", "answer_images": "json"}
 
     def __init__(
         self,

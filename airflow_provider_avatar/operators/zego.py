@@ -48,13 +48,23 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
     :param ttl: seconds until ZEGO ends the stream, 10..86400 (default 3600).
     :param max_idle_time: seconds without a drive before ZEGO ends the stream, 30..86400 (default 600).
     :param background_color: ``#RRGGBB`` (templated).
-    :param layout: ``{"Top", "Left", "Width", "Height", "Layer"}`` of the digital human.
-    :param video_config: ``{"Width", "Height", "Bitrate"}``.
-    :param assets: image assets ``[{"AssetType": 1, "AssetUrl", "Layout"}]``.
-    :param zego_conn_id: Airflow connection id (type ``zego``).
+    :param layout: ``{"Top", "Left", "Width", "Height", "Layer"}`` of the digital human (templated).
+    :param video_config: ``{"Width", "Height", "Bitrate"}`` (templated).
+    :param assets: image assets ``[{"AssetType": 1, "AssetUrl", "Layout"}]`` (templated).
+    :param zego_conn_id: Airflow connection id (type ``zego``, templated).
     """
 
-    template_fields: Sequence[str] = ("digital_human_id", "room_id", "stream_id", "background_color", "assets")
+    template_fields: Sequence[str] = (
+        "digital_human_id",
+        "room_id",
+        "stream_id",
+        "background_color",
+        "layout",
+        "video_config",
+        "assets",
+        "zego_conn_id",
+    )
+    template_fields_renderers = {"layout": "json", "video_config": "json", "assets": "json"}
 
     def __init__(
         self,
@@ -114,10 +124,10 @@ class ZegoDriveByTextOperator(BaseOperator):
     :param remote_task_id: the stream's TaskId (templated).
     :param text: what to say (templated).
     :param timbre_id: the voice (templated).
-    :param zego_conn_id: Airflow connection id (type ``zego``).
+    :param zego_conn_id: Airflow connection id (type ``zego``, templated).
     """
 
-    template_fields: Sequence[str] = ("remote_task_id", "text", "timbre_id")
+    template_fields: Sequence[str] = ("remote_task_id", "text", "timbre_id", "zego_conn_id")
 
     def __init__(
         self,
@@ -168,10 +178,10 @@ class ZegoStopDigitalHumanStreamOperator(BaseOperator):
     ``already_stopped`` or ``not_found``.
 
     :param remote_task_id: the stream's TaskId (templated).
-    :param zego_conn_id: Airflow connection id (type ``zego``).
+    :param zego_conn_id: Airflow connection id (type ``zego``, templated).
     """
 
-    template_fields: Sequence[str] = ("remote_task_id",)
+    template_fields: Sequence[str] = ("remote_task_id", "zego_conn_id")
 
     def __init__(self, *, remote_task_id: str, zego_conn_id: str = ZEGO_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)

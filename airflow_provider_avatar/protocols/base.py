@@ -23,6 +23,9 @@ from airflow_provider_avatar.exceptions import (
 )
 from airflow_provider_avatar.status import TaskState, TaskStatus, redact_urls_in
 
+#: The budget every action shares unless a protocol splits it (see :meth:`ServiceProtocol.rate_scope`).
+ALL_ACTIONS = "*"
+
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
@@ -113,15 +116,19 @@ class ServiceProtocol:
     #: Sensor defaults: generation jobs wait for SUCCEEDED; stream services override these.
     default_target_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.SUCCEEDED})
     default_failure_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.FAILED})
-    #: The service's documented request rate, or ``None`` when none is published.
-    default_max_qps: ClassVar[float | None] = None
-    #: Default API base URL (used when the connection has no host).
-    default_base_url: ClassVar[str]
+    #: Documented rates (requests/s) of single actions with a budget of their own, e.g. creates
+    #: limited per minute while status reads are not. The connection's ``action_max_qps`` wins.
+    default_action_max_qps: ClassVar[Mapping[str, float]] = {}
 
     # -- authorisation -------------------------------------------------------------------------
     def authorize(self, spec: RequestSpec, creds: Credentials, *, now: float, nonce: str) -> RequestSpec:
         """Attach credentials to one attempt. Bearer by default; signed services override it."""
         return spec.with_headers(Authorization=f"Bearer {creds.secret}")
+
+    def rate_scope(self, action: str) -> str:
+        """Which request budget of a connection ``action`` draws from: one shared by all actions,
+        unless the service counts some separately (then override)."""
+        return ALL_ACTIONS
 
     # -- requests ------------------------------------------------------------------------------
     def build_status_request(self, remote_task_id: str) -> RequestSpec:

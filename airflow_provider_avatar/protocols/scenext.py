@@ -66,7 +66,6 @@ def _result_error(result: Any) -> str | None:
 
 class ScenextProtocol(ServiceProtocol):
     service: ClassVar[str] = SERVICE
-    default_base_url: ClassVar[str] = "https://api.scenext.cn/api"
 
     # -- create --------------------------------------------------------------------------------
     def build_create_request(

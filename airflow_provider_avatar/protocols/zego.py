@@ -165,10 +165,12 @@ def _assets(values: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 class ZegoProtocol(ServiceProtocol):
     service: ClassVar[str] = SERVICE
-    default_base_url: ClassVar[str] = "https://aigc-digitalhuman-api.zegotech.cn"
-    default_max_qps: ClassVar[float | None] = 10.0
     default_target_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.STREAMING})
     default_failure_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.FAILED, TaskState.STOPPED})
+
+    def rate_scope(self, action: str) -> str:
+        """ZEGO counts its 10 requests/s per API: each action has a budget of its own."""
+        return action
 
     # -- signing -------------------------------------------------------------------------------
     def authorize(self, spec: RequestSpec, creds: Credentials, *, now: float, nonce: str) -> RequestSpec:

@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from airflow_provider_avatar.hooks.base import AvatarBaseHook
 
 
+def conn_id_alias(name: str) -> property:
+    """A service sensor's ``<service>_conn_id``: the same value as ``conn_id``, templated under its own name."""
+    return property(
+        lambda self: self.conn_id,
+        lambda self, value: setattr(self, "conn_id", value),
+        doc=f"Airflow connection id (``{name}``), the same as ``conn_id``.",
+    )
+
+
 class AvatarTaskSensor(BaseSensorOperator):
     """Wait until a remote task reaches one of ``target_states``; fail on ``failure_states``.
 
@@ -39,7 +48,8 @@ class AvatarTaskSensor(BaseSensorOperator):
 
     :param service: service key (``scenext``, ...).
     :param remote_task_id: the service's task id (templated).
-    :param conn_id: Airflow connection id; defaults to ``<service>_default``.
+    :param conn_id: Airflow connection id (templated); defaults to ``<service>_default``. Service
+        sensors take it as ``<service>_conn_id``.
     :param poll_interval: seconds between status checks (alias of ``poke_interval``).
     :param target_states: states that end the wait successfully (service default if omitted).
     :param failure_states: states that fail the task (service default minus ``target_states`` if
@@ -52,7 +62,7 @@ class AvatarTaskSensor(BaseSensorOperator):
         ``[operators] default_deferrable``, falling back to True.
     """
 
-    template_fields: Sequence[str] = ("remote_task_id",)
+    template_fields: Sequence[str] = ("remote_task_id", "conn_id")
     ui_color = "#e8f4ff"
 
     def __init__(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_avatar.sensors.base import AvatarTaskSensor
+from airflow_provider_avatar.sensors.base import AvatarTaskSensor, conn_id_alias
 from airflow_provider_avatar.services import SCENEXT_CONN_ID
 
 
@@ -15,8 +16,11 @@ class ScenextVideoSensor(AvatarTaskSensor):
     ``poke_interval`` is given.
 
     :param remote_task_id: the task id returned by ``ScenextCreateVideoOperator`` (templated).
-    :param scenext_conn_id: Airflow connection id (type ``scenext``).
+    :param scenext_conn_id: Airflow connection id (type ``scenext``, templated).
     """
+
+    template_fields: Sequence[str] = ("remote_task_id", "scenext_conn_id")
+    scenext_conn_id = conn_id_alias("scenext_conn_id")
 
     def __init__(
         self,

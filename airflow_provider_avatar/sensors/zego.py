@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_avatar.sensors.base import AvatarTaskSensor
+from airflow_provider_avatar.sensors.base import AvatarTaskSensor, conn_id_alias
 from airflow_provider_avatar.services import ZEGO_CONN_ID
 from airflow_provider_avatar.status import TaskState
 
@@ -24,11 +24,14 @@ class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
     a stream you know went live, set ``stop_requested=True``.
 
     :param remote_task_id: the TaskId returned by ``ZegoCreateDigitalHumanStreamOperator`` (templated).
-    :param zego_conn_id: Airflow connection id (type ``zego``).
+    :param zego_conn_id: Airflow connection id (type ``zego``, templated).
     :param stop_requested: a stop was sent for this stream (or it is known to have been live), so
         "not found" means it has ended.
     :param poll_interval: seconds between status checks (default 5; ZEGO allows 10 requests/s per API).
     """
+
+    template_fields: Sequence[str] = ("remote_task_id", "zego_conn_id")
+    zego_conn_id = conn_id_alias("zego_conn_id")
 
     def __init__(
         self,

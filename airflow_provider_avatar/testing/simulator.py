@@ -140,11 +140,10 @@ class ServiceSim:
 
 
 def _load_services(state: SimState, default_duration: float) -> dict[str, ServiceSim]:
-    from airflow_provider_avatar.testing.sim_scenext import ScenextSim
-    from airflow_provider_avatar.testing.sim_zego import ZegoSim
+    """One simulated service per row of the service registry."""
+    from airflow_provider_avatar.services import SERVICES, load
 
-    services: list[ServiceSim] = [ScenextSim(state, default_duration), ZegoSim(state, default_duration)]
-    return {s.name: s for s in services}
+    return {key: load(row.simulator_path)(state, default_duration) for key, row in SERVICES.items()}
 
 
 def _service_of(path: str) -> str:

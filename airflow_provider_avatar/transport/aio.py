@@ -83,7 +83,7 @@ class AsyncTransport:
 
     async def _attempt(self, spec: RequestSpec, check: bool) -> ApiResponse:
         endpoint = self.endpoint
-        if not await endpoint.limiter.acquire_async(endpoint.policy.cap):
+        if not await endpoint.limiter(spec).acquire_async(endpoint.policy.cap):
             raise endpoint.throttled(spec)
         req = endpoint.prepare(spec)
         timeout = _timeout(endpoint.connect_timeout, endpoint.read_timeout)

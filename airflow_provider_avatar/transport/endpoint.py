@@ -10,7 +10,7 @@ from typing import Any
 from airflow_provider_avatar.exceptions import AvatarRateLimitedError, AvatarTransientError
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
 from airflow_provider_avatar.transport.policy import RetryPolicy
-from airflow_provider_avatar.transport.ratelimit import RateLimiter
+from airflow_provider_avatar.transport.ratelimit import RateLimiter, RateLimits
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Endpoint:
     protocol: ServiceProtocol
     base_url: str
     credentials: Credentials = field(repr=False)
-    limiter: RateLimiter
+    limits: RateLimits
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -37,6 +37,10 @@ class Endpoint:
     @property
     def service(self) -> str:
         return self.protocol.service
+
+    def limiter(self, spec: RequestSpec) -> RateLimiter:
+        """The budget this request draws from (see :class:`RateLimits`)."""
+        return self.limits.for_action(spec.action)
 
     def prepare(self, spec: RequestSpec) -> PreparedRequest:
         """Sign one attempt: signed services need a fresh nonce and timestamp every time."""
@@ -51,7 +55,7 @@ class Endpoint:
 
     def throttled(self, spec: RequestSpec) -> AvatarRateLimitedError:
         """The error for a caller whose turn (rate limit or a 429 pause) is beyond the retry cap."""
-        wait = self.limiter.wait_needed(time.monotonic())
+        wait = self.limiter(spec).wait_needed(time.monotonic())
         err = AvatarRateLimitedError(
             f"connection is rate limited for another {wait:.0f}s (max_qps or a Retry-After)",
             service=self.service,
@@ -73,7 +77,7 @@ class Endpoint:
             self.protocol.check(spec, response, now=time.time())
         except AvatarRateLimitedError as exc:
             if exc.retry_after:
-                self.limiter.pause(time.monotonic(), exc.retry_after)
+                self.limiter(spec).pause(time.monotonic(), exc.retry_after)
             raise
         return response
 

@@ -1,8 +1,8 @@
 """A per-connection request-rate limiter shared by the sync and async transports.
 
-One limiter per connection id per process: in a triggerer, every trigger waiting on the same
-connection shares it, so N waits together stay within the connection's ``max_qps``. A 429's
-``Retry-After`` pauses the whole connection, not only the caller that saw it.
+One limiter per connection id (and budget scope) per process: in a triggerer, every trigger
+waiting on the same connection shares it, so N waits together stay within the connection's
+``max_qps``. A 429's ``Retry-After`` pauses the whole budget, not only the caller that saw it.
 """
 
 from __future__ import annotations
@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from airflow_provider_avatar.protocols.base import ALL_ACTIONS
 
 #: Pace this far below ``max_qps``: servers count requests on arrival, in windows, and network
 #: jitter can squeeze one more into a window than were sent in it. 10% absorbs ~100 ms at 10/s.
@@ -82,18 +86,39 @@ class RateLimiter:
                 return True
 
 
-_limiters: dict[tuple[str, float | None], RateLimiter] = {}
+_limiters: dict[tuple[str, str, float | None], RateLimiter] = {}
 _registry_lock = threading.Lock()
 
 
-def limiter_for(conn_id: str, max_qps: float | None) -> RateLimiter:
-    """The process-wide limiter of a connection (created on first use)."""
-    key = (conn_id, max_qps)
-    with _registry_lock:
-        limiter = _limiters.get(key)
-        if limiter is None:
-            limiter = _limiters[key] = RateLimiter(max_qps)
-        return limiter
+def limiter_for(conn_id: str, max_qps: float | None, scope: str = ALL_ACTIONS) -> RateLimiter:
+    """The process-wide limiter of a connection's budget ``scope`` (created on first use)."""
+    key = (conn_id, scope, max_qps)
+    limiter = _limiters.get(key)  # the common case takes no lock: one lookup per request
+    if limiter is None:
+        with _registry_lock:
+            limiter = _limiters.setdefault(key, RateLimiter(max_qps))
+    return limiter
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimits:
+    """The budgets of one connection, by action.
+
+    Every action draws from one shared budget of ``max_qps`` unless ``scope_of`` gives it a
+    budget of its own (ZEGO counts each API separately) or ``per_action`` names a rate for it
+    (the service's documented limit on creates, or the connection's ``action_max_qps`` extra).
+    """
+
+    conn_id: str
+    max_qps: float | None
+    scope_of: Callable[[str], str] = field(default=lambda action: ALL_ACTIONS)
+    per_action: Mapping[str, float] = field(default_factory=dict)
+
+    def for_action(self, action: str) -> RateLimiter:
+        rate = self.per_action.get(action)
+        if rate is not None:
+            return limiter_for(self.conn_id, rate, action)
+        return limiter_for(self.conn_id, self.max_qps, self.scope_of(action))
 
 
 def reset_limiters() -> None:

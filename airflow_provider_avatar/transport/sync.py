@@ -41,7 +41,7 @@ class SyncTransport:
 
     def _attempt(self, spec: RequestSpec, check: bool) -> ApiResponse:
         endpoint = self.endpoint
-        if not endpoint.limiter.acquire(endpoint.policy.cap):
+        if not endpoint.limiter(spec).acquire(endpoint.policy.cap):
             raise endpoint.throttled(spec)
         req = endpoint.prepare(spec)
         try:
