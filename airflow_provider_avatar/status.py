@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 class TaskState(enum.StrEnum):
-    """Normalised remote task state (see DESIGN.md, "Shared vocabulary")."""
+    """Normalised remote task state (see docs/architecture.md, "Shared vocabulary")."""
 
     PENDING = "PENDING"
     RUNNING = "RUNNING"

@@ -1,4 +1,4 @@
-"""The pure Scenext protocol, driven by the documented examples (seed 004, apis.md)."""
+"""The pure Scenext protocol, driven by the documented examples (docs/services/scenext.md)."""
 
 from __future__ import annotations
 

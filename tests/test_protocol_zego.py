@@ -1,4 +1,4 @@
-"""The pure ZEGO protocol: signature, request builders, envelopes, statuses and return codes (apis.md 000)."""
+"""The pure ZEGO protocol: signature, request builders, envelopes, statuses and return codes (docs/services/zego.md)."""
 
 from __future__ import annotations
 
@@ -94,8 +94,8 @@ def test_the_seed_example_parses() -> None:
     assert status.state is TaskState.STREAMING and status.request_id == "f0a9bf1d-167c-4c0e-af69-96d4e1cf6686"
 
 
-# Every return code in apis.md, with the class apis.md's "Cross-API retry classification" suggests, except
-# 100000004: apis.md says "retry with a fresh signature", but every attempt is already signed afresh,
+# Every documented return code (docs/services/zego.md, "Return codes") with its class. 100000004 was first
+# read as "retry with a fresh signature", but every attempt is already signed afresh,
 # so a stale timestamp means the clock is off, which a retry cannot fix: an auth error naming the clock.
 DOCUMENTED = {
     100000000: AvatarInvalidRequestError, 100000001: AvatarAuthError, 100000002: AvatarInvalidRequestError,

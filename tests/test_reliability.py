@@ -1,4 +1,4 @@
-"""Reliability checks (shared/docs/reliability.md) for the trigger path, against the simulator."""
+"""Reliability checks (docs/architecture.md, "Reliability checks") for the trigger path, against the simulator."""
 
 from __future__ import annotations
 

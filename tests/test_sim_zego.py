@@ -14,7 +14,7 @@ import requests
 from airflow_provider_avatar.testing.sim_zego import DEFAULT_APP_ID, ZegoSim
 from airflow_provider_avatar.testing.simulator import Simulator
 
-#: The test vector from shared/docs/apis.md (section 000): this simulator runs with its secret and clock.
+#: The signature test vector (docs/services/zego.md): this simulator runs with its secret and clock.
 SECRET = "0123456789abcdef0123456789abcdef"
 T0 = 1_700_000_000.0
 VECTOR = {"AppId": "1234567890", "SignatureNonce": "15215528852396", "Timestamp": "1700000000"}

@@ -1,4 +1,4 @@
-"""Scenext hook: create an explainer video and read its status (seed 004)."""
+"""Scenext hook: create an explainer video and read its status (docs/services/scenext.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ZEGOCLOUD Digital Human hook: create, drive, interrupt and stop real-time avatar streams (seed 000)."""
+"""ZEGOCLOUD Digital Human hook: create, drive, interrupt and stop real-time avatar streams (docs/services/zego.md)."""
 
 from __future__ import annotations
 

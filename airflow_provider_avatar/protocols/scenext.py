@@ -1,4 +1,4 @@
-"""Scenext explainer-video API (seed 004): pure request builders and response parsing.
+"""Scenext explainer-video API (docs/services/scenext.md): pure request builders and response parsing.
 
 Base URL ``https://api.scenext.cn/api``; Bearer key; envelope ``{"status": "success"|"error",
 "data": {...}}`` where the envelope status reports the *request*, not the task.
@@ -188,7 +188,7 @@ class ScenextProtocol(ServiceProtocol):
         envelope = str(body.get("status", "")).lower()
         if envelope == "error":
             # HTTP 200 with an error envelope is an API error, not a task failure. On a status
-            # query the likely cause is an unknown id (apis.md), so it reads as not found.
+            # query the likely cause is an unknown id (docs/services/scenext.md, "Errors"), so it reads as not found.
             cls = AvatarNotFoundError if action == "get_status" else AvatarInvalidRequestError
             raise cls(
                 self.error_message(response),

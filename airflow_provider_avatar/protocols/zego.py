@@ -1,4 +1,4 @@
-"""ZEGOCLOUD Digital Human streaming API (seed 000): signing, request builders, envelope parsing.
+"""ZEGOCLOUD Digital Human streaming API (docs/services/zego.md): signing, request builders, envelopes.
 
 Every call is ``POST <base>/?Action=<name>&<signed common params>`` with a JSON body. Answers are
 ``{"Code", "Message", "RequestId", "Data"}``; an HTTP 200 with ``Code != 0`` is an error.
@@ -47,7 +47,7 @@ TASK_NOT_FOUND = 400000005
 ALREADY_STOPPED = 400000007
 STREAM_EXISTS = 400000015
 
-#: Return codes (apis.md, "Return codes") → (error class, hint added to the service's message).
+#: Return codes (docs/services/zego.md, "Return codes") → (error class, hint added to the service's message).
 #: 100000004 is an auth error, not a retry: every attempt is signed afresh, so a stale
 #: timestamp means this machine's clock is off by more than ZEGO's 10 minutes.
 CODES: Mapping[int, tuple[type[AvatarError], str]] = {

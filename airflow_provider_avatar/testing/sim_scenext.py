@@ -1,4 +1,4 @@
-"""Simulated Scenext API (seed 004) under ``/scenext/api``."""
+"""Simulated Scenext API (docs/services/scenext.md) under ``/scenext/api``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Simulated ZEGOCLOUD Digital Human streaming API (seed 000) under ``/zego``.
+"""Simulated ZEGOCLOUD Digital Human streaming API (docs/services/zego.md) under ``/zego``.
 
 Every call is ``POST /zego?Action=<name>&AppId=..&SignatureNonce=..&Timestamp=..&SignatureVersion=2.0
 &Signature=..`` with a JSON body, answered with HTTP 200 and ``{"Code", "Message", "RequestId", "Data"}``
@@ -36,7 +36,7 @@ RUNNING = (1, 3)
 #: Statuses still billed (the stream exists on ZEGO's side).
 LIVE = (1, 3, 4)
 
-# Codes the simulator answers with (see shared/docs/apis.md, section 000).
+# Codes the simulator answers with (docs/services/zego.md, "Return codes").
 OK = 0
 BAD_APP_ID = 100000001
 EMPTY_TIMESTAMP = 100000002

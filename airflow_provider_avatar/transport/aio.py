@@ -1,6 +1,6 @@
 """Async transport for triggers: one shared ``aiohttp.ClientSession`` per event loop.
 
-Every trigger of a loop leases the same keep-alive pool (measured in DESIGN.md: ~0.33 ms CPU
+Every trigger of a loop leases the same keep-alive pool (docs/architecture.md, "Decisions": ~0.33 ms CPU
 per poll at 5,000 waits). The session closes when its last lease is returned, so nothing is
 left open between test loops or after the last trigger of a triggerer finishes.
 """
