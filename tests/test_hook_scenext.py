@@ -92,10 +92,10 @@ def test_a_429_pause_holds_back_every_caller_of_the_connection(
         f"{BASE}/get_status/1",
         [
             {"status_code": 429, "headers": {"Retry-After": "5"}, "json": {}},
-            {"json": payload("scenext", "seed_in_progress")},
+            {"json": payload("scenext", "documented_in_progress")},
         ],
     )
-    requests_mock.get(f"{BASE}/get_status/2", json=payload("scenext", "seed_in_progress"))
+    requests_mock.get(f"{BASE}/get_status/2", json=payload("scenext", "documented_in_progress"))
     first, other = ScenextHook(), ScenextHook()
     with mock.patch("airflow_provider_avatar.transport.policy.RetryPolicy.backoff", return_value=0.0):
         first.get_status("1")  # 429, waits out the pause, succeeds
@@ -223,7 +223,7 @@ def test_test_connection(conn: None, requests_mock: rm.Mocker, status_code: int,
 
 
 def test_connection_is_read_once(conn: None, requests_mock: rm.Mocker) -> None:
-    requests_mock.get(f"{BASE}/get_status/1", json=payload("scenext", "seed_in_progress"))
+    requests_mock.get(f"{BASE}/get_status/1", json=payload("scenext", "documented_in_progress"))
     hook = ScenextHook()
     with mock.patch.object(ScenextHook, "get_connection", wraps=hook.get_connection) as get:
         hook.get_status("1")

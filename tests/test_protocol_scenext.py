@@ -33,7 +33,7 @@ def _resp(body: Any, status: int = 200, **headers: str) -> ApiResponse:
 @pytest.mark.parametrize(
     ("fixture", "state", "video_url", "error_code"),
     [
-        ("seed_in_progress", TaskState.RUNNING, None, None),
+        ("documented_in_progress", TaskState.RUNNING, None, None),
         ("completed_dict", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.mp4?Expires=1&Signature=abc", None),
         ("completed_list_of_dicts", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.mp4", None),
         ("completed_list_of_strings", TaskState.SUCCEEDED, "https://oss.scenext.test/v/12345.MP4?x=1", None),
@@ -53,7 +53,7 @@ def test_parse_status(fixture: str, state: TaskState, video_url: str | None, err
 
 
 def test_progress_frames_are_counted_not_copied() -> None:
-    status = P.parse_status("12345", _resp(payload("scenext", "seed_in_progress")))
+    status = P.parse_status("12345", _resp(payload("scenext", "documented_in_progress")))
     assert status.result["preview_frames"] == 2
     assert status.raw_status == "IN_PROGRESS"
     assert "Signature" not in json.dumps(status.to_dict())

@@ -75,8 +75,8 @@ def test_every_status_is_mapped(raw: Any, state: TaskState) -> None:
     assert status.error_message == ("no GPU" if state is TaskState.FAILED else None)
 
 
-def test_the_seed_example_parses() -> None:
-    seed = {
+def test_the_documented_example_parses() -> None:
+    documented = {
         "Code": 0,
         "Message": "success",
         "RequestId": "f0a9bf1d-167c-4c0e-af69-96d4e1cf6686",
@@ -87,7 +87,7 @@ def test_the_seed_example_parses() -> None:
             "CreateTime": 1749541482,
         },
     }
-    response = _resp(seed)
+    response = _resp(documented)
     spec = P.build_status_request("f06d1f5d-c0d1-4845-9a2c-f0a45ee037fd")
     P.check(spec, response)
     status = P.parse_status("f06d1f5d-c0d1-4845-9a2c-f0a45ee037fd", response)
