@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,15 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[
 
 import pytest  # noqa: E402
 
+from airflow_provider_avatar.services import SERVICES  # noqa: E402
 from airflow_provider_avatar.testing.simulator import Simulator  # noqa: E402
 
-#: A sentinel API key: it must never show up in logs, XCom, trigger kwargs or error text.
-SENTINEL_KEY = "sk-SENTINEL-4f9c2e7a1b"
-#: A sentinel ZEGO ServerSecret (it signs requests; it is never sent or shown).
-SENTINEL_ZEGO_SECRET = "zs-SENTINEL-9d3b61c0e5"
+#: One sentinel secret per service (the simulator's key for it): none may ever show up in logs,
+#: XCom, trigger kwargs or error text. A service added to the registry gets one automatically.
+SENTINELS = {key: f"{key}-SENTINEL-{zlib.crc32(key.encode()):08x}" for key in SERVICES}
+#: The Scenext API key, and the ZEGO ServerSecret (it signs requests; it is never sent or shown).
+SENTINEL_KEY = SENTINELS["scenext"]
+SENTINEL_ZEGO_SECRET = SENTINELS["zego"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -53,7 +57,7 @@ def _no_network_beyond_loopback() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[Simulator]:
-    sim = Simulator(api_keys={"scenext": SENTINEL_KEY, "zego": SENTINEL_ZEGO_SECRET}, task_duration=1.0).start()
+    sim = Simulator(api_keys=SENTINELS, task_duration=1.0).start()
     try:
         yield sim
     finally:
@@ -80,19 +84,27 @@ def connection_env(sim: Simulator, service: str, **extra: object) -> dict[str, s
 
 
 @pytest.fixture
-def scenext_conn(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    """``scenext_default`` pointing at the simulator (loopback downloads allowed)."""
-    for key, value in connection_env(sim, "scenext").items():
-        monkeypatch.setenv(key, value)
-    return sim
+def use_connection(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Simulator]:
+    """``use_connection(service, **extra)``: ``<service>_default`` points at the simulator."""
+
+    def use(service: str, **extra: object) -> Simulator:
+        for key, value in connection_env(sim, service, **extra).items():
+            monkeypatch.setenv(key, value)
+        return sim
+
+    return use
 
 
 @pytest.fixture
-def zego_conn(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+def scenext_conn(use_connection: Callable[..., Simulator]) -> Simulator:
+    """``scenext_default`` pointing at the simulator (loopback downloads allowed)."""
+    return use_connection("scenext")
+
+
+@pytest.fixture
+def zego_conn(use_connection: Callable[..., Simulator]) -> Simulator:
     """``zego_default`` (AppId + sentinel ServerSecret) pointing at the simulator."""
-    for key, value in connection_env(sim, "zego").items():
-        monkeypatch.setenv(key, value)
-    return sim
+    return use_connection("zego")
 
 
 @pytest.fixture
