@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.exceptions import AvatarInputError, AvatarTaskFailedError
+from airflow_provider_avatar.exceptions import AvatarInputError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -68,7 +68,7 @@ class AvatarVideoDownloadOperator(BaseOperator):
         remote_task_id = status.remote_task_id if status else None
         source: str | Callable[[], str]
         if status is not None and hook is not None:
-            source = refresh = partial(self._fresh_url, hook, status.remote_task_id)
+            source = refresh = partial(hook.fresh_video_url, status.remote_task_id)
         elif isinstance(self.source, str) and self.source.strip():
             source, refresh = self.source.strip(), None
         else:
@@ -116,19 +116,6 @@ class AvatarVideoDownloadOperator(BaseOperator):
         from airflow_provider_avatar.services import make_hook
 
         return make_hook(service, self.conn_id)
-
-    def _fresh_url(self, hook: AvatarBaseHook, remote_task_id: str) -> str:
-        fresh = hook.get_status(remote_task_id)
-        if not fresh.video_url:
-            raise AvatarTaskFailedError(
-                f"task is {fresh.state.value} and has no video to download",
-                service=hook.service,
-                action="download",
-                remote_task_id=remote_task_id,
-                code=fresh.error_code,
-                request_id=fresh.request_id,
-            )
-        return fresh.video_url
 
     def _bad_input(self, message: str) -> AvatarInputError:
         return AvatarInputError(message, service=self.service or "download", action="download")
