@@ -12,16 +12,15 @@ import hashlib
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import IO, Any, NamedTuple
 from urllib.parse import urljoin
 
 import requests
 
+from airflow_provider_avatar.destination import Destination
 from airflow_provider_avatar.exceptions import AvatarDownloadError
 from airflow_provider_avatar.status import redact_url
 from airflow_provider_avatar.transport.policy import RetryPolicy
@@ -49,49 +48,6 @@ class DownloadResult:
         return asdict(self)
 
 
-class _Target:
-    """A destination: write to a temporary sibling, then publish (rename) or discard it."""
-
-    def __init__(self, destination: str) -> None:
-        if "://" in destination:
-            from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-            self.path: Any = ObjectStoragePath(destination)
-            self.local = False
-        else:
-            self.path = Path(destination).expanduser().resolve()
-            self.local = True
-        self.tmp = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex}.part"
-
-    def exists(self) -> bool:
-        return bool(self.path.exists())
-
-    def open(self) -> IO[bytes]:
-        # Object stores have no folders (and mkdir may mean "create a bucket"): local ones only.
-        if self.local or getattr(self.path, "protocol", None) in ("file", "local"):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        return self.tmp.open("wb")  # type: ignore[no-any-return]
-
-    def publish(self, overwrite: bool) -> None:
-        if self.local:
-            if overwrite:
-                os.replace(self.tmp, self.path)
-            else:
-                os.link(self.tmp, self.path)  # atomic no-clobber: fails if the file appeared meanwhile
-                os.unlink(self.tmp)
-            return
-        if not overwrite and self.path.exists():
-            raise FileExistsError(str(self.path))
-        self.tmp.rename(self.path)
-
-    def discard(self) -> None:
-        try:
-            if self.tmp.exists():
-                self.tmp.unlink()
-        except OSError:
-            log.warning("Could not remove temporary file %s", self.tmp)
-
-
 def download_file(
     source: str | Callable[[], str],
     destination: str,
@@ -111,21 +67,17 @@ def download_file(
 
     ``source`` is a URL or a function returning one (called only after the destination checks,
     so a signed URL is fetched as late as possible). ``refresh_url`` is called once if the host
-    answers 403/410 (an expired signature).
+    answers 403/410 (an expired signature). A bad destination (relative path, unknown scheme,
+    missing filesystem package, directory, existing file) is refused before ``source`` is called;
+    see :mod:`airflow_provider_avatar.destination`. OS errors become :class:`AvatarDownloadError`.
     """
-    target = _Target(destination)
-    if not overwrite and target.exists():
-        raise AvatarDownloadError(
-            f"destination {destination} exists; pass overwrite=True to replace it",
-            service=service,
-            action="download",
-            remote_task_id=remote_task_id,
-        )
-    url = source() if callable(source) else source
+    target = Destination(destination, service=service, remote_task_id=remote_task_id)
+    target.check(overwrite)
     http = session or requests.Session()
     job = _Download(http, service, remote_task_id, allow_private_hosts, timeout, chunk_size)
     try:
-        with target.open() as out:
+        with target.open() as out:  # before the URL is asked for: an unwritable place costs no service call
+            url = source() if callable(source) else source
             url = job.fetch(url, out, refresh_url, max_attempts)
             out.flush()
             if target.local:
@@ -133,10 +85,12 @@ def download_file(
         digest = job.sha.hexdigest()
         if expected_sha256 and digest != expected_sha256.lower():
             raise job.fail(f"sha256 mismatch: expected {expected_sha256}, got {digest}")
-        try:
-            target.publish(overwrite)
-        except FileExistsError:
-            raise job.fail(f"destination {destination} appeared during the download; not overwritten") from None
+        target.publish(overwrite)
+    except OSError as exc:
+        target.discard()
+        if isinstance(exc, requests.RequestException):  # requests' errors are OSErrors too
+            raise
+        target.os_error(exc)
     except BaseException:
         target.discard()
         raise

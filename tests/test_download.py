@@ -243,3 +243,43 @@ def test_the_suite_cannot_reach_a_real_host() -> None:
 
     with socket.socket() as sock, pytest.raises(AssertionError, match="local simulator only"):
         sock.connect(("93.184.216.34", 443))
+
+
+# -- the fresh-URL seam ---------------------------------------------------------------------------
+
+
+def test_fresh_video_url_is_signed_now_and_names_a_task_without_video(scenext_conn: Simulator) -> None:
+    from airflow_provider_avatar.hooks.scenext import ScenextHook
+
+    done = scenext_conn.scenext.add_task(duration=0)  # type: ignore[attr-defined]
+    failed = scenext_conn.scenext.add_task(duration=0, outcome="failed")  # type: ignore[attr-defined]
+    hook = ScenextHook()
+    url = hook.fresh_video_url(done)
+    in_xcom = hook.get_status(done).to_dict()["video_url"]
+    assert "Signature=" in url and "Signature" not in in_xcom and url.split("?")[0] == in_xcom
+    with pytest.raises(AvatarTaskFailedError, match="task is FAILED and has no video to download") as info:
+        hook.fresh_video_url(failed)
+    assert f"remote_task_id={failed}" in str(info.value) and "service=scenext" in str(info.value)
+
+
+def test_the_operator_asks_the_hook_for_the_url(
+    scenext_conn: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service whose URL needs a second call (MiniMax: file id → URL) only overrides the hook."""
+    from airflow_provider_avatar.hooks.scenext import ScenextHook
+
+    asked: list[str] = []
+
+    class SecondCallHook(ScenextHook):
+        def fresh_video_url(self, remote_task_id: str) -> str:
+            asked.append(remote_task_id)
+            return scenext_conn.state.file_url("from-the-override.mp4")
+
+    monkeypatch.setattr("airflow_provider_avatar.services.make_hook", lambda service, conn_id=None: SecondCallHook())
+    status = _status_dict(scenext_conn)
+    reads = len(scenext_conn.requests("scenext"))
+    op = AvatarVideoDownloadOperator(task_id="dl", source=status, destination=str(tmp_path / "v.mp4"))
+    result = op.execute({})
+    assert asked == [status["remote_task_id"]] and len(scenext_conn.requests("scenext")) == reads
+    assert result["source_url"].endswith("/from-the-override.mp4")
+    assert (tmp_path / "v.mp4").read_bytes() == sample_video()

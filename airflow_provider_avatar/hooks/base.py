@@ -21,6 +21,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarInputError,
     AvatarRateLimitedError,
     AvatarSubmitUnknownError,
+    AvatarTaskFailedError,
 )
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
 from airflow_provider_avatar.services import Service, service_info
@@ -301,6 +302,25 @@ class AvatarBaseHook(BaseHook):
     ) -> TaskStatus:
         spec = self.protocol.build_status_request(self._require_id(remote_task_id))
         return self.protocol.parse_status(remote_task_id, await self.acall(spec, session=session, policy=policy))
+
+    def fresh_video_url(self, remote_task_id: str) -> str:
+        """A download URL for a finished task, signed now (statuses in XCom carry it without its query).
+
+        The default reads the status and returns its ``video_url``. A service that needs a second
+        call to turn the result into a URL (e.g. a file id) overrides this; the download operator
+        calls it for every service.
+        """
+        status = self.get_status(remote_task_id)
+        if not status.video_url:
+            raise AvatarTaskFailedError(
+                f"task is {status.state.value} and has no video to download",
+                service=self.service,
+                action="fresh_video_url",
+                remote_task_id=remote_task_id,
+                code=status.error_code,
+                request_id=status.request_id,
+            )
+        return status.video_url
 
     def _require_id(self, remote_task_id: str, action: str = "get_status") -> str:
         if not isinstance(remote_task_id, str) or not remote_task_id.strip():

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import os
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.exceptions import AvatarInputError, AvatarTaskFailedError
+from airflow_provider_avatar.exceptions import AvatarInputError
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -23,12 +24,17 @@ class AvatarVideoDownloadOperator(BaseOperator):
 
     :param source: a sensor's ``TaskStatus`` dict (e.g. ``sensor.output``) or a video URL
         (templated). For a status dict, a fresh signed URL is fetched from the service first.
-    :param destination: local path or any ``ObjectStoragePath`` URI (``s3://…``, ``file://…``)
-        (templated).
+    :param destination: where the video is written (templated): an absolute local file path
+        (``/data/videos/{{ run_id }}.mp4``) or an object-storage URI (``s3://bucket/key.mp4``,
+        ``s3://aws_conn@bucket/key.mp4``, ``file:///data/video.mp4``). Checked before the service
+        is asked for a URL: a relative path, an unknown scheme, an http(s) URL or a scheme whose
+        filesystem package is missing (``s3://`` needs ``apache-airflow-providers-amazon[s3fs]``)
+        is refused; so is a directory (trailing slash or an existing one), also with ``overwrite``:
+        give the file name, e.g. ``<dir>/video.mp4``.
     :param service: service key; read from the status dict when omitted. Needed with a bare URL
         only to apply that service connection's ``allow_private_hosts``.
     :param conn_id: the service's connection id; defaults to ``<service>_default``.
-    :param overwrite: replace an existing file instead of failing.
+    :param overwrite: replace an existing file instead of failing (never a directory).
     :param chunk_size: bytes per write; memory use stays flat whatever the file size.
 
     Returns ``{"path", "bytes", "sha256", "content_type", "source_url", "service",
@@ -41,7 +47,7 @@ class AvatarVideoDownloadOperator(BaseOperator):
         self,
         *,
         source: Mapping[str, Any] | str,
-        destination: str,
+        destination: str | os.PathLike[str],
         service: str | None = None,
         conn_id: str | None = None,
         overwrite: bool = False,
@@ -68,17 +74,18 @@ class AvatarVideoDownloadOperator(BaseOperator):
         remote_task_id = status.remote_task_id if status else None
         source: str | Callable[[], str]
         if status is not None and hook is not None:
-            source = refresh = partial(self._fresh_url, hook, status.remote_task_id)
+            source = refresh = partial(hook.fresh_video_url, status.remote_task_id)
         elif isinstance(self.source, str) and self.source.strip():
             source, refresh = self.source.strip(), None
         else:
             raise self._bad_input("source must be a TaskStatus dict or a video URL")
-        if not isinstance(self.destination, str) or not self.destination.strip():
-            raise self._bad_input("destination must be a local path or an object storage URI")
+        destination = os.fspath(self.destination) if isinstance(self.destination, os.PathLike) else self.destination
+        if not isinstance(destination, str) or not destination.strip():
+            raise self._bad_input("destination must be an absolute local path or an object storage URI")
         try:
             result = download_file(
                 source,
-                self.destination.strip(),
+                destination.strip(),
                 allow_private_hosts=allow_private,
                 overwrite=self.overwrite,
                 refresh_url=refresh,
@@ -116,19 +123,6 @@ class AvatarVideoDownloadOperator(BaseOperator):
         from airflow_provider_avatar.services import make_hook
 
         return make_hook(service, self.conn_id)
-
-    def _fresh_url(self, hook: AvatarBaseHook, remote_task_id: str) -> str:
-        fresh = hook.get_status(remote_task_id)
-        if not fresh.video_url:
-            raise AvatarTaskFailedError(
-                f"task is {fresh.state.value} and has no video to download",
-                service=hook.service,
-                action="download",
-                remote_task_id=remote_task_id,
-                code=fresh.error_code,
-                request_id=fresh.request_id,
-            )
-        return fresh.video_url
 
     def _bad_input(self, message: str) -> AvatarInputError:
         return AvatarInputError(message, service=self.service or "download", action="download")
