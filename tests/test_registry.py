@@ -161,3 +161,14 @@ def test_connection_can_give_an_action_its_own_rate(monkeypatch: pytest.MonkeyPa
 def test_bad_action_rates_are_a_clear_error(monkeypatch: pytest.MonkeyPatch, value: object, message: str) -> None:
     with pytest.raises(AvatarInputError, match=message):
         _endpoint(monkeypatch, "scenext", action_max_qps=value)
+
+
+def test_the_download_operator_templates_its_conn_id() -> None:
+    from airflow_provider_avatar.operators.download import AvatarVideoDownloadOperator
+
+    op = AvatarVideoDownloadOperator(
+        task_id="d", source="{{ params.s }}", destination="/v.mp4", conn_id="{{ params.c }}"
+    )
+    op.render_template_fields({"params": {"s": "u", "c": "rendered_conn"}}, jinja_env=jinja2.Environment())
+    assert op.conn_id == "rendered_conn"
+    assert AvatarVideoDownloadOperator.template_fields_renderers["source"] == "json"

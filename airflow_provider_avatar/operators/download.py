@@ -33,7 +33,7 @@ class AvatarVideoDownloadOperator(BaseOperator):
         give the file name, e.g. ``<dir>/video.mp4``.
     :param service: service key; read from the status dict when omitted. Needed with a bare URL
         only to apply that service connection's ``allow_private_hosts``.
-    :param conn_id: the service's connection id; defaults to ``<service>_default``.
+    :param conn_id: the service's connection id (templated); defaults to ``<service>_default``.
     :param overwrite: replace an existing file instead of failing (never a directory).
     :param chunk_size: bytes per write; memory use stays flat whatever the file size.
 
@@ -41,7 +41,8 @@ class AvatarVideoDownloadOperator(BaseOperator):
     "remote_task_id"}``; ``source_url`` is shown without its query string.
     """
 
-    template_fields: Sequence[str] = ("source", "destination")
+    template_fields: Sequence[str] = ("source", "destination", "conn_id")
+    template_fields_renderers = {"source": "json"}
 
     def __init__(
         self,
