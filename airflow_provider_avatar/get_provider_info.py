@@ -8,42 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-_COMMON_FIELDS: dict[str, Any] = {
-    "max_qps": {
-        "label": "Max requests per second",
-        "description": "Client-side request rate limit shared by every task and trigger of this connection.",
-        "schema": {"type": ["number", "null"], "minimum": 0.1},
-    },
-    "allow_private_hosts": {
-        "label": "Allow private download hosts",
-        "description": "Allow downloads from private or loopback addresses (local simulator, on-premise storage).",
-        "schema": {"type": ["boolean", "null"]},
-    },
-    "read_timeout": {
-        "label": "Read timeout (s)",
-        "description": "Seconds to wait for an API answer (default 60).",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-    },
-    "connect_timeout": {
-        "label": "Connect timeout (s)",
-        "description": "Seconds to wait for a connection to the API (default 10).",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-    },
-    "max_attempts": {
-        "label": "Attempts per call",
-        "description": "Tries per API call for retryable errors (default 4); a create is never repeated "
-        "once it may have arrived.",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
-    },
-    "scheme": {
-        "label": "Scheme",
-        "description": "http or https, used when the host field holds a bare host name (default https).",
-        "schema": {"type": ["string", "null"], "enum": ["http", "https", None]},
-    },
-}
+from airflow_provider_avatar.connection_form import connection_fields
 
 
-def _bearer_connection(conn_type: str, hook: str, name: str, base_url: str) -> dict[str, Any]:
+def _bearer_connection(
+    conn_type: str, hook: str, name: str, base_url: str, default_max_qps: float | None
+) -> dict[str, Any]:
     return {
         "connection-type": conn_type,
         "hook-class-name": hook,
@@ -57,12 +27,14 @@ def _bearer_connection(conn_type: str, hook: str, name: str, base_url: str) -> d
                 "extra": '{"max_qps": 5}',
             },
         },
-        "conn-fields": dict(_COMMON_FIELDS),
+        "conn-fields": connection_fields(default_max_qps),
     }
 
 
 def _zego_connection() -> dict[str, Any]:
     """AppId in login and ServerSecret in password: every request is signed with both."""
+    from airflow_provider_avatar.protocols.zego import ZegoProtocol
+
     return {
         "connection-type": "zego",
         "hook-class-name": "airflow_provider_avatar.hooks.zego.ZegoDigitalHumanHook",
@@ -71,18 +43,19 @@ def _zego_connection() -> dict[str, Any]:
             "hidden-fields": ["port", "schema"],
             "relabeling": {"host": "API base URL", "login": "AppId", "password": "ServerSecret"},
             "placeholders": {
-                "host": "https://aigc-digitalhuman-api.zegotech.cn",
+                "host": ZegoProtocol.default_base_url,
                 "login": "numeric AppId from the ZEGO console",
                 "password": "ServerSecret from the ZEGO console",
                 "extra": '{"max_qps": 10}',
             },
         },
-        "conn-fields": dict(_COMMON_FIELDS),
+        "conn-fields": connection_fields(ZegoProtocol.default_max_qps),
     }
 
 
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_avatar import __version__
+    from airflow_provider_avatar.protocols.scenext import ScenextProtocol
 
     return {
         "package-name": "airflow-provider-avatar",
@@ -132,7 +105,8 @@ def get_provider_info() -> dict[str, Any]:
                 "scenext",
                 "airflow_provider_avatar.hooks.scenext.ScenextHook",
                 "Scenext",
-                "https://api.scenext.cn/api",
+                ScenextProtocol.default_base_url,
+                ScenextProtocol.default_max_qps,
             ),
             _zego_connection(),
         ],

@@ -52,4 +52,4 @@ def test_providers_manager_sees_hook_and_connection_form() -> None:
     assert data["conn_id_attr"] == "scenext_conn_id"
     assert "airflow-provider-avatar" in data["providers"]
     assert data["behaviour"]["relabeling"]["password"] == "API Key"
-    assert "extra__scenext__max_qps" in data["widgets"]
+    assert "extra__scenext__read_timeout" in data["widgets"]
