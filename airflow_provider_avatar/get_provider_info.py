@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_avatar.connection_form import connection_fields
+from airflow_provider_avatar.protocols.defaults import SCENEXT_BASE_URL, SCENEXT_MAX_QPS, ZEGO_BASE_URL, ZEGO_MAX_QPS
 
 
 def _bearer_connection(
@@ -33,8 +34,6 @@ def _bearer_connection(
 
 def _zego_connection() -> dict[str, Any]:
     """AppId in login and ServerSecret in password: every request is signed with both."""
-    from airflow_provider_avatar.protocols.zego import ZegoProtocol
-
     return {
         "connection-type": "zego",
         "hook-class-name": "airflow_provider_avatar.hooks.zego.ZegoDigitalHumanHook",
@@ -43,19 +42,18 @@ def _zego_connection() -> dict[str, Any]:
             "hidden-fields": ["port", "schema"],
             "relabeling": {"host": "API base URL", "login": "AppId", "password": "ServerSecret"},
             "placeholders": {
-                "host": ZegoProtocol.default_base_url,
+                "host": ZEGO_BASE_URL,
                 "login": "numeric AppId from the ZEGO console",
                 "password": "ServerSecret from the ZEGO console",
                 "extra": '{"max_qps": 10}',
             },
         },
-        "conn-fields": connection_fields(ZegoProtocol.default_max_qps),
+        "conn-fields": connection_fields(ZEGO_MAX_QPS),
     }
 
 
 def get_provider_info() -> dict[str, Any]:
     from airflow_provider_avatar import __version__
-    from airflow_provider_avatar.protocols.scenext import ScenextProtocol
 
     return {
         "package-name": "airflow-provider-avatar",
@@ -105,8 +103,8 @@ def get_provider_info() -> dict[str, Any]:
                 "scenext",
                 "airflow_provider_avatar.hooks.scenext.ScenextHook",
                 "Scenext",
-                ScenextProtocol.default_base_url,
-                ScenextProtocol.default_max_qps,
+                SCENEXT_BASE_URL,
+                SCENEXT_MAX_QPS,
             ),
             _zego_connection(),
         ],

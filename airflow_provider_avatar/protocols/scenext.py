@@ -16,6 +16,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarNotFoundError,
 )
 from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.protocols.defaults import SCENEXT_BASE_URL, SCENEXT_MAX_QPS
 from airflow_provider_avatar.status import NO_ARTIFACT, TaskState, TaskStatus
 
 SERVICE = "scenext"
@@ -66,7 +67,8 @@ def _result_error(result: Any) -> str | None:
 
 class ScenextProtocol(ServiceProtocol):
     service: ClassVar[str] = SERVICE
-    default_base_url: ClassVar[str] = "https://api.scenext.cn/api"
+    default_base_url: ClassVar[str] = SCENEXT_BASE_URL
+    default_max_qps: ClassVar[float | None] = SCENEXT_MAX_QPS
 
     # -- create --------------------------------------------------------------------------------
     def build_create_request(

@@ -22,6 +22,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarTransientError,
 )
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.protocols.defaults import ZEGO_BASE_URL, ZEGO_MAX_QPS
 from airflow_provider_avatar.status import TaskState, TaskStatus
 
 SERVICE = "zego"
@@ -165,8 +166,8 @@ def _assets(values: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 class ZegoProtocol(ServiceProtocol):
     service: ClassVar[str] = SERVICE
-    default_base_url: ClassVar[str] = "https://aigc-digitalhuman-api.zegotech.cn"
-    default_max_qps: ClassVar[float | None] = 10.0
+    default_base_url: ClassVar[str] = ZEGO_BASE_URL
+    default_max_qps: ClassVar[float | None] = ZEGO_MAX_QPS
     default_target_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.STREAMING})
     default_failure_states: ClassVar[frozenset[TaskState]] = frozenset({TaskState.FAILED, TaskState.STOPPED})
 
