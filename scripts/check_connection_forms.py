@@ -39,7 +39,6 @@ FORM_SECRET = "form-check-secret"
 FORM_LOGIN = "1234567890"
 
 
-
 def _ref(element: dict[str, str]) -> str:
     """The id in a WebDriver element reference (a one-key object)."""
     (ref,) = element.values()
