@@ -9,44 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_avatar.connection_form import connection_fields
 from airflow_provider_avatar.services import PACKAGE, SERVICES, Service
 
 #: The integration of the generic modules (download operator, base sensor, trigger).
 GENERIC = "Avatar tasks"
-
-_COMMON_FIELDS: dict[str, Any] = {
-    "max_qps": {
-        "label": "Max requests per second",
-        "description": "Client-side request rate limit shared by every task and trigger of this connection.",
-        "schema": {"type": ["number", "null"], "minimum": 0.1},
-    },
-    "allow_private_hosts": {
-        "label": "Allow private download hosts",
-        "description": "Allow downloads from private or loopback addresses (local simulator, on-premise storage).",
-        "schema": {"type": ["boolean", "null"]},
-    },
-    "read_timeout": {
-        "label": "Read timeout (s)",
-        "description": "Seconds to wait for an API answer (default 60).",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-    },
-    "connect_timeout": {
-        "label": "Connect timeout (s)",
-        "description": "Seconds to wait for a connection to the API (default 10).",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-    },
-    "max_attempts": {
-        "label": "Attempts per call",
-        "description": "Tries per API call for retryable errors (default 4); a create is never repeated "
-        "once it may have arrived.",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
-    },
-    "scheme": {
-        "label": "Scheme",
-        "description": "http or https, used when the host field holds a bare host name (default https).",
-        "schema": {"type": ["string", "null"], "enum": ["http", "https", None]},
-    },
-}
 
 
 def _connection_type(service: Service) -> dict[str, Any]:
@@ -58,9 +25,9 @@ def _connection_type(service: Service) -> dict[str, Any]:
         "ui-field-behaviour": {
             "hidden-fields": list(form.hidden),
             "relabeling": dict(form.relabel),
-            "placeholders": {"host": service.default_base_url, "extra": '{"max_qps": 5}', **form.placeholders},
+            "placeholders": {"host": service.default_base_url, **form.placeholders},
         },
-        "conn-fields": {**_COMMON_FIELDS, **form.extra_fields},
+        "conn-fields": {**connection_fields(service.default_max_qps), **form.extra_fields},
     }
 
 

@@ -52,4 +52,17 @@ def test_providers_manager_sees_hook_and_connection_form() -> None:
     assert data["conn_id_attr"] == "scenext_conn_id"
     assert "airflow-provider-avatar" in data["providers"]
     assert data["behaviour"]["relabeling"]["password"] == "API Key"
-    assert "extra__scenext__max_qps" in data["widgets"]
+    assert "extra__scenext__read_timeout" in data["widgets"]
+
+
+def test_provider_info_does_not_import_airflow() -> None:
+    """Airflow calls it while importing itself: importing Airflow from it is a circular import."""
+    code = (
+        "import sys; from airflow_provider_avatar.get_provider_info import get_provider_info; get_provider_info();"
+        "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
+    # importing a protocol first (it imports Airflow, which reads the provider info) must work
+    for module in ("airflow_provider_avatar.protocols.scenext", "airflow_provider_avatar.protocols.zego"):
+        subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, timeout=120, check=True)

@@ -16,6 +16,14 @@ from urllib.parse import urlsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
+from airflow_provider_avatar.connection_form import (
+    DEFAULT_ALLOW_PRIVATE_HOSTS,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_SCHEME,
+    SCHEMES,
+)
 from airflow_provider_avatar.exceptions import (
     AvatarError,
     AvatarInputError,
@@ -158,12 +166,12 @@ class AvatarBaseHook(BaseHook):
         if not base_url:
             base_url = self.info.default_base_url
         elif "://" not in base_url:
-            scheme = str(extra.get("scheme") or "https")
+            scheme = str(extra.get("scheme") or DEFAULT_SCHEME)
             base_url = f"{scheme}://{base_url}{f':{port}' if port else ''}"
             if schema:
                 base_url = f"{base_url}/{schema.strip('/')}"
         parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme not in SCHEMES or not parts.hostname:
             raise AvatarInputError(
                 f"connection {self.conn_id!r} has an invalid API base URL {redact_url(base_url)!r}; "
                 "expected http(s)://host[:port]/path",
@@ -176,9 +184,11 @@ class AvatarBaseHook(BaseHook):
                 **self.protocol.default_action_max_qps,
                 **_rates("action_max_qps", extra.get("action_max_qps")),
             }
-            connect_timeout = _as_float("connect_timeout", extra.get("connect_timeout"), 10.0)
-            read_timeout = _as_float("read_timeout", extra.get("read_timeout"), 60.0)
-            max_attempts = int(_as_float("max_attempts", extra.get("max_attempts"), 4) or 4)
+            connect_timeout = _as_float("connect_timeout", extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT)
+            read_timeout = _as_float("read_timeout", extra.get("read_timeout"), DEFAULT_READ_TIMEOUT)
+            max_attempts = int(
+                _as_float("max_attempts", extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS) or DEFAULT_MAX_ATTEMPTS
+            )
         except ValueError as exc:
             raise AvatarInputError(str(exc), service=self.service, action="read_connection") from None
         return HookConfig(
@@ -186,10 +196,10 @@ class AvatarBaseHook(BaseHook):
             credentials=Credentials(secret=password, login=login),
             max_qps=max_qps,
             action_max_qps=action_max_qps,
-            connect_timeout=connect_timeout or 10.0,
-            read_timeout=read_timeout or 60.0,
+            connect_timeout=connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+            read_timeout=read_timeout or DEFAULT_READ_TIMEOUT,
             max_attempts=max_attempts,
-            allow_private_hosts=_as_bool(extra.get("allow_private_hosts", False)),
+            allow_private_hosts=_as_bool(extra.get("allow_private_hosts", DEFAULT_ALLOW_PRIVATE_HOSTS)),
             extra=dict(extra),
         )
 
