@@ -7,9 +7,9 @@ connection shares it, so N waits together stay within the connection's ``max_qps
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
+
+from airflow_provider_avatar.clock import current as clock
 
 #: Pace this far below ``max_qps``: servers count requests on arrival, in windows, and network
 #: jitter can squeeze one more into a window than were sent in it. 10% absorbs ~100 ms at 10/s.
@@ -20,7 +20,7 @@ class RateLimiter:
     """Hands out send times at most ``rate`` per second (a GCRA-style schedule, burst 1).
 
     ``reserve`` does the bookkeeping under a lock and returns the delay; callers sleep
-    themselves (``time.sleep`` or ``asyncio.sleep``), so the limiter never blocks a loop.
+    themselves (the clock's ``sleep`` or ``asleep``), so the limiter never blocks a loop.
     """
 
     def __init__(self, rate: float | None) -> None:
@@ -61,24 +61,24 @@ class RateLimiter:
     def acquire(self, max_wait: float = float("inf")) -> bool:
         """Sleep until this caller's slot; False (no sleep) if that is more than ``max_wait`` away."""
         while True:
-            now = time.monotonic()
+            now = clock().monotonic()
             delay = self.reserve(now, max_wait)
             if delay is None:
                 return False
             if delay > 0:
-                time.sleep(delay)
-            if not self.late(now + delay, time.monotonic()):
+                clock().sleep(delay)
+            if not self.late(now + delay, clock().monotonic()):
                 return True
 
     async def acquire_async(self, max_wait: float = float("inf")) -> bool:
         while True:
-            now = time.monotonic()
+            now = clock().monotonic()
             delay = self.reserve(now, max_wait)
             if delay is None:
                 return False
             if delay > 0:
-                await asyncio.sleep(delay)
-            if not self.late(now + delay, time.monotonic()):
+                await clock().asleep(delay)
+            if not self.late(now + delay, clock().monotonic()):
                 return True
 
 
