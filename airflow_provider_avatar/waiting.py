@@ -7,10 +7,11 @@ give the same answer for the same remote history.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.exceptions import (
     AvatarError,
     AvatarNotFoundError,
@@ -30,30 +31,45 @@ EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 
 
 def keep_waiting_after(
-    exc: AvatarError, *, now: float, last_ok_at: float, error_window: float, not_found_grace_until: float | None
-) -> bool:
-    """Whether a wait survives this error: transient ones within the error window, and "not found"
-    shortly after create (gateways may not have stored the task yet). Auth and input errors end it.
-    """
-    if isinstance(exc, AvatarNotFoundError):
-        return not_found_grace_until is not None and now < not_found_grace_until
-    return exc.transient and now - last_ok_at < error_window
-
-
-def status_for_error(
-    protocol: ServiceProtocol,
     exc: AvatarError,
     *,
     seen: frozenset[TaskState],
     now: float,
+    last_ok_at: float,
+    error_window: float,
     not_found_grace_until: float | None,
-) -> TaskStatus | None:
-    """The end state a "not found" stands for, given what this wait saw (stream services drop
-    ended tasks); ``None`` when the error stays an error."""
-    if not isinstance(exc, AvatarNotFoundError):
+) -> bool:
+    """Whether a wait survives this error: transient ones within the error window, and "not found"
+    for a task never seen, within the not-found grace (a gateway may not list a task right after
+    create). A task that was seen is never waited for again once it is gone. Auth and input
+    errors end the wait.
+    """
+    if isinstance(exc, AvatarNotFoundError):
+        return not seen and not_found_grace_until is not None and now < not_found_grace_until
+    return exc.transient and now - last_ok_at < error_window
+
+
+def status_for_error(protocol: ServiceProtocol, exc: AvatarError, *, seen: frozenset[TaskState]) -> TaskStatus | None:
+    """The end state a "not found" stands for once the task was seen (in any state): the
+    service's history rules decide it at once. ``None`` when the error stays an error."""
+    if not isinstance(exc, AvatarNotFoundError) or not seen:
         return None
-    grace_over = not_found_grace_until is None or now >= not_found_grace_until
-    return protocol.status_when_gone(exc, seen=seen, grace_over=grace_over)
+    return protocol.status_when_gone(exc, seen=seen)
+
+
+def never_found(exc: AvatarNotFoundError) -> AvatarNotFoundError:
+    """The error for a task that was not found during the whole grace and never seen: most
+    often a wrong id (another connection's or environment's task, a typo)."""
+    return AvatarNotFoundError(
+        f"task was never found: check the remote task id (and that the connection is the account that "
+        f"created it); the service said: {exc.detail}",
+        service=exc.service,
+        action=exc.action,
+        remote_task_id=exc.remote_task_id,
+        code=exc.code,
+        request_id=exc.request_id,
+        http_status=exc.http_status,
+    )
 
 
 def after_error(
@@ -68,16 +84,23 @@ def after_error(
 ) -> TaskStatus | None:
     """What a failed status read means for a wait (shared by the trigger and poke mode).
 
-    Returns the end state the error stands for, or ``None`` to poll again; re-raises ``exc``
-    when it ends the wait.
+    Returns the end state the error stands for, or ``None`` to poll again; raises the error
+    that ends the wait (``exc`` itself, or :func:`never_found` for a task never seen).
     """
-    gone = status_for_error(protocol, exc, seen=seen, now=now, not_found_grace_until=not_found_grace_until)
+    gone = status_for_error(protocol, exc, seen=seen)
     if gone is not None:
         return gone
     if keep_waiting_after(
-        exc, now=now, last_ok_at=last_ok_at, error_window=error_window, not_found_grace_until=not_found_grace_until
+        exc,
+        seen=seen,
+        now=now,
+        last_ok_at=last_ok_at,
+        error_window=error_window,
+        not_found_grace_until=not_found_grace_until,
     ):
         return None
+    if isinstance(exc, AvatarNotFoundError) and not seen:
+        raise never_found(exc) from exc
     raise exc
 
 
@@ -106,7 +129,7 @@ class ProgressLog:
         seen = (status.state, status.progress, status.result.get("preview_frames"))
         if seen == self._last:
             return
-        now = time.monotonic()
+        now = clock().monotonic()
         if self._last is not None and seen[0] is self._last[0] and now - self._logged_at < self.progress_every:
             return  # progress only, and reported less than a minute ago: the next line shows the latest
         self._last, self._logged_at = seen, now
@@ -142,14 +165,42 @@ def outcome_event(status: TaskStatus, verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def timeout_event(service: str, remote_task_id: str, last: TaskStatus | None, timeout_at: float) -> dict[str, Any]:
+def format_duration(seconds: float) -> str:
+    """``1h00m05s``, ``4m30s``, ``12s``, ``0.4s``: how long a wait took, for messages."""
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f}s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def format_utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def timeout_event(
+    service: str,
+    remote_task_id: str,
+    last: TaskStatus | None,
+    timeout_at: float,
+    *,
+    started_at: float | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The event of a wait whose deadline passed (after its final poll)."""
     seen = last.state.value if last else "no successful poll"
+    waited = ""
+    if started_at is not None:
+        waited = f" after {format_duration((clock().time() if now is None else now) - started_at)}"
     return {
         "status": "timeout",
         "reason": "timeout",
         "service": service,
         "remote_task_id": remote_task_id,
-        "message": f"deadline passed (epoch {timeout_at:.0f}); last state: {seen}",
+        "message": f"timed out{waited} waiting (deadline {format_utc(timeout_at)}); last state: {seen}",
         "task_status": last.to_dict() if last else None,
     }
 

@@ -64,9 +64,11 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 class SimProcess:
     """``python -m airflow_provider_avatar.testing.simulator`` in its own process (its CPU is measured apart)."""
 
-    def __init__(self, env: dict[str, str], *, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], *, tls: tuple[Path, Path] | None = None, log_requests: bool = False
+    ) -> None:
         cmd = [sys.executable, "-m", "airflow_provider_avatar.testing.simulator", "--port", "0", "--file-port", "0"]
-        cmd += ["--duration", "3", "--api-key", API_KEY, "--no-log"]
+        cmd += ["--duration", "3", "--api-key", API_KEY, *([] if log_requests else ["--no-log"])]
         if tls:
             cmd += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True)

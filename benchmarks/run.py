@@ -4,6 +4,8 @@
    run against one simulator process; then once over HTTPS (self-signed certificate).
 2. Import cost of every sensor and operator module over ``import airflow.sdk``.
 3. Download of a large file: ``curl`` / ``download_file()`` to a local path / to ``file://``.
+4. Behaviour under load: slow event-loop callbacks at N waits (with and without ``gc.freeze()``),
+   and the request rate of many waits on one rate-limited connection (``benchmarks.loadchecks``).
 
 Prints the table and writes it to ``benchmarks/results/latest.md`` (raw figures in
 ``latest.json``). Benchmarks print figures; nothing here asserts a timing.
@@ -25,7 +27,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import download, importcost
+from benchmarks import download, importcost, loadchecks
 from benchmarks.common import REPO, SimProcess, airflow_env, median, raise_fd_limit, self_signed_cert, temp_dir
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -213,6 +215,14 @@ def download_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _version(name: str) -> str:
+    """An installed distribution's version (a section run outside ``make bench`` may lack the bench extra)."""
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -223,7 +233,7 @@ def machine() -> str:
     except OSError:
         pass
     versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("apache-airflow", "aiohttp", "apache-airflow-providers-http")
+        f"{name} {_version(name)}" for name in ("apache-airflow", "aiohttp", "apache-airflow-providers-http")
     )
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, {versions}"
 
@@ -241,7 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--import-runs", type=int, default=9)
     parser.add_argument("--download-runs", type=int, default=5)
     parser.add_argument("--download-mib", type=int, default=1024)
-    parser.add_argument("--only", default="density,https,imports,download")
+    parser.add_argument("--load-waits", type=int, default=300, help="waits for the slow-callback check")
+    parser.add_argument("--only", default="density,https,imports,download,load")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true", help="keep the other sections of the last latest.json")
     parser.add_argument("--render-only", action="store_true", help="print the table of the last latest.json")
@@ -252,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.plan, args.https_size, args.min_duration, args.max_duration = "500x1,2000x1", 1000, 5.0, 12.0
         args.import_runs, args.download_runs, args.download_mib = 3, 1, 256
+        args.load_waits = 100
     only = set(args.only.split(","))
     raise_fd_limit()
     started = time.time()
@@ -279,6 +291,9 @@ def main(argv: list[str] | None = None) -> None:
         if "download" in only:
             log("Download ...")
             raw["download"] = download.run(env, args.download_runs, args.download_mib * 2**20)
+        if "load" in only:
+            log("Behaviour under load (slow callbacks, request rate) ...")
+            raw["load"] = loadchecks.run(env, callback_waits=args.load_waits, qps_seconds=4.0 if args.quick else 8.0)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     command["minutes"] = (time.time() - started) / 60
@@ -321,6 +336,8 @@ def render(raw: dict[str, Any], args: argparse.Namespace) -> str:
         out += ["### Import cost", "", *import_table(raw["imports"]), ""]
     if raw.get("download"):
         out += ["### Download", "", *download_table(raw["download"]), ""]
+    if raw.get("load"):
+        out += ["### Behaviour under load", "", *loadchecks.table(raw["load"]), ""]
     return "\n".join(out)
 
 

@@ -9,7 +9,9 @@ import socket
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 # Airflow reads AIRFLOW_HOME at import: isolate it before anything imports airflow.
@@ -22,7 +24,9 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[
 
 import pytest  # noqa: E402
 
+from airflow_provider_avatar.clock import use_clock  # noqa: E402
 from airflow_provider_avatar.services import SERVICES  # noqa: E402
+from airflow_provider_avatar.testing.clock import FakeClock  # noqa: E402
 from airflow_provider_avatar.testing.simulator import Simulator  # noqa: E402
 
 #: One sentinel secret per service (the simulator's key for it): none may ever show up in logs,
@@ -105,6 +109,25 @@ def scenext_conn(use_connection: Callable[..., Simulator]) -> Simulator:
 def zego_conn(use_connection: Callable[..., Simulator]) -> Simulator:
     """``zego_default`` (AppId + sentinel ServerSecret) pointing at the simulator."""
     return use_connection("zego")
+
+
+@pytest.fixture
+def fake_clock(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
+    """Virtual time for the provider, the simulator's timelines and Airflow's poke loop.
+
+    Every sleep is instant and every time read exact, so timing assertions hold on any machine.
+    """
+    import airflow.sdk.bases.sensor as airflow_sensor
+
+    clock = FakeClock()
+    monkeypatch.setattr(sim.state, "clock", clock.time)
+    # BaseSensorOperator's poke loop sleeps and measures its timeout itself.
+    monkeypatch.setattr(airflow_sensor, "time", SimpleNamespace(sleep=clock.sleep, monotonic=clock.monotonic))
+    monkeypatch.setattr(
+        airflow_sensor, "timezone", SimpleNamespace(utcnow=lambda: datetime.fromtimestamp(clock.time(), UTC))
+    )
+    with use_clock(clock):
+        yield clock
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import time
 from typing import Any
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 
 
@@ -26,7 +26,7 @@ def make_trigger(
         target_states=kwargs.pop("target_states", ["SUCCEEDED"]),
         failure_states=kwargs.pop("failure_states", ["FAILED"]),
         poll_interval=poll_interval,
-        deadline=time.time() + timeout,
+        deadline=clock().time() + timeout,
         **kwargs,
     )
     classpath, trigger_kwargs = trigger.serialize()
@@ -36,9 +36,10 @@ def make_trigger(
 
 
 async def collect_events(trigger: AvatarTaskTrigger, limit: float = 60.0) -> list[dict[str, Any]]:
-    """Every event the trigger yields until its generator returns."""
+    """Every event the trigger yields until its generator returns (``limit``: real seconds, a hang guard).
 
-    async def drain() -> list[dict[str, Any]]:
+    ``asyncio.timeout`` rather than ``wait_for``: it runs the trigger in this task, so a
+    :class:`~airflow_provider_avatar.testing.clock.FakeClock` sees what the trigger waits on.
+    """
+    async with asyncio.timeout(limit):
         return [event.payload async for event in trigger.run()]
-
-    return await asyncio.wait_for(drain(), limit)

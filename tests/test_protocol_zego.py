@@ -293,27 +293,44 @@ def _not_found() -> AvatarNotFoundError:
 
 
 @pytest.mark.parametrize(
-    ("seen", "grace_over", "state"),
+    ("seen", "grace_over", "outcome"),
     [
-        ({TaskState.STREAMING}, False, TaskState.STOPPED),
+        ({TaskState.STREAMING}, False, TaskState.STOPPED),  # seen: decided at once, grace or not
         ({TaskState.STOPPING}, False, TaskState.STOPPED),  # also what a stop request implies
         ({TaskState.STOPPED}, True, TaskState.STOPPED),
-        ({TaskState.STARTING}, False, None),  # still within the grace period: keep asking
-        (set(), False, None),
+        ({TaskState.STARTING}, False, TaskState.FAILED),  # seen only before going live: failed, at once
         ({TaskState.STARTING}, True, TaskState.FAILED),
-        (set(), True, TaskState.FAILED),
+        (set(), False, "retry"),  # never seen: maybe not listed yet, within the grace
+        (set(), True, "never found"),
     ],
 )
-def test_task_not_found_is_read_with_the_history(seen: set[TaskState], grace_over: bool, state: TaskState) -> None:
-    status = P.status_when_gone(_not_found(), seen=frozenset(seen), grace_over=grace_over)
-    assert (status.state if status else None) is state
+def test_task_not_found_is_read_with_the_history(seen: set[TaskState], grace_over: bool, outcome: Any) -> None:
+    """The one shared decision (poke, reschedule and the trigger all call it)."""
+    from airflow_provider_avatar.waiting import after_error
+
+    now = 1000.0
+    try:
+        status = after_error(
+            P,
+            _not_found(),
+            seen=frozenset(seen),
+            now=now,
+            last_ok_at=now,
+            error_window=300,
+            not_found_grace_until=now - 1 if grace_over else now + 60,
+        )
+    except AvatarNotFoundError as exc:
+        assert outcome == "never found" and "never found: check the remote task id" in exc.detail
+        assert exc.code == "400000005"
+        return
+    assert (status.state if status else "retry") == outcome
     if status:
         assert status.error_code == "400000005" and status.remote_task_id == "t"
 
 
 def test_other_not_found_errors_are_not_reinterpreted() -> None:
     http_404 = AvatarNotFoundError("no route", service="zego", action="get", remote_task_id="t", http_status=404)
-    assert P.status_when_gone(http_404, seen=frozenset({TaskState.STREAMING}), grace_over=True) is None
+    assert P.status_when_gone(http_404, seen=frozenset({TaskState.STREAMING})) is None
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
+from airflow_provider_avatar.clock import current
 from airflow_provider_avatar.exceptions import AvatarAuthError, AvatarError, AvatarTaskFailedError, AvatarTimeoutError
 from airflow_provider_avatar.sensors.base import AvatarTaskSensor
 from airflow_provider_avatar.sensors.scenext import ScenextVideoSensor
+from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Faults, Simulator
 from tests.conftest import connection_env
 from tests.helpers import collect_events
@@ -24,17 +25,29 @@ except ImportError:  # pragma: no cover - Airflow < 3.2
     from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef,attr-defined]
 
 
-class _FakeTI:
-    """What reschedule mode asks of the task instance: when the first reschedule happened."""
+@pytest.fixture(autouse=True)
+def _virtual_time(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
 
-    def __init__(self) -> None:
+
+def _now() -> datetime:
+    return datetime.fromtimestamp(current().time(), UTC)
+
+
+class _FakeTI:
+    """What the sensor asks of the task instance: when the first reschedule happened, and when
+    this try started (``execution_timeout`` counts from it)."""
+
+    def __init__(self, start_date: datetime | None = None) -> None:
         self.first: datetime | None = None
+        self.start_date = start_date
 
     def get_first_reschedule_date(self, context: Any) -> datetime | None:
         return self.first
 
 
 def _sensor(task_id: str, **kwargs: Any) -> ScenextVideoSensor:
+    kwargs.setdefault("not_found_grace", 5)
     return ScenextVideoSensor(task_id="wait", remote_task_id=task_id, poll_interval=0.2, timeout=20, **kwargs)
 
 
@@ -42,7 +55,7 @@ def _outcome(fn: Any) -> tuple[str, Any]:
     try:
         return "ok", fn()
     except AvatarError as exc:
-        return "error", (type(exc).__name__, exc.reason, exc.remote_task_id, exc.code)
+        return "error", (type(exc).__name__, exc.reason, exc.remote_task_id, exc.code, exc.detail)
 
 
 def run_poke(task_id: str) -> tuple[str, Any]:
@@ -58,8 +71,8 @@ def run_reschedule(task_id: str) -> tuple[str, Any]:
             try:
                 return sensor.execute({"ti": ti})
             except AirflowRescheduleException:
-                ti.first = ti.first or datetime.now(UTC)
-                time.sleep(0.2)
+                ti.first = ti.first or _now()
+                current().sleep(0.2)
 
     return _outcome(loop)
 
@@ -78,25 +91,82 @@ def run_deferrable(task_id: str) -> tuple[str, Any]:
     return _outcome(flow)
 
 
+#: Remote histories (a scripted Scenext task, or an id that never existed) and the one answer
+#: every mode must give for it. "gone" = not found after 5 s, when the wait has seen it RUNNING.
+HISTORIES: dict[str, tuple[dict[str, Any] | None, tuple[str, Any]]] = {
+    "completed": ({"duration": 0.6, "outcome": "completed"}, ("ok", "SUCCEEDED")),
+    "completed_list": ({"duration": 0.6, "outcome": "completed_list"}, ("ok", "SUCCEEDED")),
+    "failed": (
+        {"duration": 0.6, "outcome": "failed"},
+        ("error", ["AvatarTaskFailedError", "failed", "<id>", None, "remote task ended in FAILED: rendering failed"]),
+    ),
+    "no_artifact": (
+        {"duration": 0.6, "outcome": "no_artifact"},
+        (
+            "error",
+            [
+                "AvatarTaskFailedError",
+                "failed",
+                "<id>",
+                "no_artifact",
+                "remote task ended in FAILED: task COMPLETED but its result holds no video URL",
+            ],
+        ),
+    ),
+    "never_existed": (
+        None,
+        (
+            "error",
+            [
+                "AvatarNotFoundError",
+                "not_found",
+                "<id>",
+                None,
+                "task was never found: check the remote task id (and that the connection is the account that "
+                "created it); the service said: task not found",
+            ],
+        ),
+    ),
+    "seen_then_gone": (
+        {"duration": 60, "gone_after": 5.0},
+        (
+            "error",
+            [
+                "AvatarTaskFailedError",
+                "failed",
+                "<id>",
+                None,
+                "remote task ended in FAILED: task was no longer found after it was seen RUNNING",
+            ],
+        ),
+    ),
+}
+#: Reschedule mode starts every poke afresh: it cannot know a gone task was seen by an earlier poke.
+RESCHEDULE_FORGETS = {"seen_then_gone"}
+
+
 @pytest.mark.parametrize("faulty", [False, True], ids=["clean", "30pct-faults"])
-@pytest.mark.parametrize("outcome", ["completed", "completed_list", "failed", "no_artifact"])
-def test_modes_agree(scenext_conn: Simulator, outcome: str, faulty: bool) -> None:
+@pytest.mark.parametrize("history", list(HISTORIES))
+def test_modes_agree(scenext_conn: Simulator, history: str, faulty: bool) -> None:
     if faulty:  # 5xx, 429, resets and HTML pages on 30% of calls: the answer must not change
         kinds = ("502", "503", "504", "429", "reset", "html")
         scenext_conn.set_faults("scenext", Faults(error_rate=0.3, kinds=kinds, retry_after=0.1, seed=3))
+    script, expected = HISTORIES[history]
+    modes = {"poke": run_poke, "reschedule": run_reschedule, "deferrable": run_deferrable}
     results = {}
-    for mode, run in {"poke": run_poke, "reschedule": run_reschedule, "deferrable": run_deferrable}.items():
-        task_id = scenext_conn.scenext.add_task(duration=0.6, outcome=outcome)  # type: ignore[attr-defined]
+    for mode, run in modes.items():
+        task_id = "no-such-task" if script is None else scenext_conn.scenext.add_task(**script)  # type: ignore[attr-defined]
         kind, value = run(task_id)
         results[mode] = (kind, json.loads(json.dumps(value).replace(task_id, "<id>")))
-    assert results["poke"] == results["reschedule"] == results["deferrable"], results
+    if history in RESCHEDULE_FORGETS:
+        assert results.pop("reschedule") == HISTORIES["never_existed"][1]
+    assert all(result == results["poke"] for result in results.values()), results
     kind, value = results["poke"]
-    if outcome.startswith("completed"):
-        assert kind == "ok" and value["state"] == "SUCCEEDED" and value["video_url"].endswith(".mp4")
+    if kind == "ok":
+        assert (kind, value["state"]) == expected and value["video_url"].endswith(".mp4")
         assert "Signature" not in str(value)
     else:
-        assert value[:3] == ["AvatarTaskFailedError", "failed", "<id>"]
-        assert value[3] == ("no_artifact" if outcome == "no_artifact" else None)
+        assert (kind, value) == expected
 
 
 def test_deferrable_checks_once_before_deferring(scenext_conn: Simulator) -> None:
@@ -107,8 +177,56 @@ def test_deferrable_checks_once_before_deferring(scenext_conn: Simulator) -> Non
         _sensor(running, deferrable=True).execute({})
     kwargs = info.value.trigger.serialize()[1]
     assert kwargs["remote_task_id"] == running and kwargs["poll_interval"] == 0.2
-    assert kwargs["deadline"] == pytest.approx(time.time() + 20, abs=2)
+    assert kwargs["deadline"] == current().time() + 20
+    assert kwargs["started_at"] == current().time()
     assert info.value.timeout is not None and info.value.timeout.total_seconds() > 20
+
+
+@pytest.mark.parametrize(
+    ("execution_timeout", "task_started_ago", "deadline_in"),
+    [
+        (None, 0, 3600),  # no execution_timeout: the sensor timeout
+        (timedelta(hours=2), 0, 3600),  # a longer execution_timeout changes nothing
+        (timedelta(seconds=30), 10, 20),  # counted from the start of the try, not of the wait
+    ],
+)
+def test_execution_timeout_bounds_the_trigger_deadline(
+    scenext_conn: Simulator, execution_timeout: timedelta | None, task_started_ago: float, deadline_in: float
+) -> None:
+    task_id = scenext_conn.scenext.add_task(duration=7200)  # type: ignore[attr-defined]
+    sensor = ScenextVideoSensor(
+        task_id="w",
+        remote_task_id=task_id,
+        poll_interval=5,
+        timeout=3600,
+        execution_timeout=execution_timeout,
+        deferrable=True,
+    )
+    ti = _FakeTI(start_date=datetime.fromtimestamp(current().time() - task_started_ago, UTC))
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({"ti": ti})
+    assert info.value.trigger.serialize()[1]["deadline"] == current().time() + deadline_in
+    assert info.value.timeout == timedelta(seconds=deadline_in + 2 * 5 + 60)  # Airflow's backstop, after ours
+
+
+def test_a_wait_cut_by_execution_timeout_ends_with_a_clear_timeout(scenext_conn: Simulator) -> None:
+    """Airflow does not apply execution_timeout to a deferred task: the wait ends at it with our
+    timeout (deadline and elapsed wait named), not killed later by the trigger timeout."""
+    task_id = scenext_conn.scenext.add_task(duration=7200)  # type: ignore[attr-defined]
+    sensor = ScenextVideoSensor(
+        task_id="w",
+        remote_task_id=task_id,
+        poll_interval=5,
+        timeout=3600,
+        execution_timeout=timedelta(seconds=125),
+        deferrable=True,
+    )
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({"ti": _FakeTI(start_date=_now())})
+    (event,) = asyncio.run(collect_events(info.value.trigger))
+    with pytest.raises(AvatarTimeoutError) as err:
+        sensor.execute_complete({}, event)
+    assert err.value.detail == "timed out after 2m05s waiting (deadline 2026-01-01 00:02:05 UTC); last state: RUNNING"
 
 
 def test_deferrable_timeout_is_a_sensor_timeout(scenext_conn: Simulator) -> None:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from unittest import mock
 
 import pytest
 
+from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Faults, Simulator
 from airflow_provider_avatar.triggers import task_status
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 from tests.conftest import SENTINEL_KEY, connection_env
 from tests.helpers import collect_events, make_trigger
+
+
+@pytest.fixture(autouse=True)
+def _virtual_time(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +50,7 @@ def test_serialize_round_trips_json_primitives_without_secrets() -> None:
         "not_found_grace_until",
         "error_window",
         "seen_states",
+        "started_at",
     }
     assert SENTINEL_KEY not in json.dumps(kwargs)
 
@@ -70,7 +76,7 @@ async def test_one_event_per_outcome(
     assert event["task_status"]["error_code"] == error_code
     assert "Signature" not in json.dumps(event)  # signed URLs never reach the event (metadata DB)
     polls = [r for r in scenext_conn.requests("scenext") if r.method == "GET"]
-    assert 2 <= len(polls) <= 0.5 / 0.2 + 3
+    assert len(polls) == 4  # at 0, 0.2 and 0.4 s it runs; at 0.6 s it has ended
     assert not [r for r in scenext_conn.requests("scenext") if r.method == "POST"]  # read-only
 
 
@@ -82,15 +88,33 @@ async def test_past_deadline_times_out_after_one_final_poll(scenext_conn: Simula
     assert len(scenext_conn.requests("scenext")) == 1
 
 
-async def test_deadline_ends_the_wait_with_a_final_poll(scenext_conn: Simulator) -> None:
+async def test_deadline_ends_the_wait_with_a_final_poll(scenext_conn: Simulator, fake_clock: FakeClock) -> None:
     task_id = scenext_conn.scenext.add_task(duration=60)  # type: ignore[attr-defined]
-    started = time.time()
+    started = fake_clock.time()
     events = await collect_events(make_trigger(task_id, timeout=1.0, poll_interval=0.4))
-    elapsed = time.time() - started
     assert events[0]["status"] == "timeout"
-    assert 0.9 <= elapsed < 1.0 + 0.4 + 0.5
-    times = [r.at for r in scenext_conn.requests("scenext")]
-    assert times[-1] >= started + 0.95  # the last poll happened at the deadline
+    assert fake_clock.time() - started == pytest.approx(1.0, abs=1e-5)
+    times = [r.at - started for r in scenext_conn.requests("scenext")]
+    assert times == pytest.approx([0.0, 0.4, 0.8, 1.0], abs=1e-5)  # the last poll is at the deadline
+
+
+async def test_timeout_message_names_the_utc_deadline_and_the_elapsed_wait(
+    scenext_conn: Simulator, fake_clock: FakeClock
+) -> None:
+    """Not an epoch number: the deadline in UTC and how long the wait took."""
+    task_id = scenext_conn.scenext.add_task(duration=7200)  # type: ignore[attr-defined]
+    started = fake_clock.time()  # 2026-01-01 00:00:00 UTC
+    trigger = make_trigger(task_id, timeout=3605, poll_interval=60, started_at=started)
+    (event,) = await collect_events(trigger)
+    assert event["message"] == (
+        "timed out after 1h00m05s waiting (deadline 2026-01-01 01:00:05 UTC); last state: RUNNING"
+    )
+
+
+def test_old_serialized_kwargs_without_started_at_still_load() -> None:
+    _, kwargs = make_trigger("42").serialize()
+    del kwargs["started_at"]
+    assert AvatarTaskTrigger(**kwargs).started_at is None
 
 
 async def test_unknown_status_keeps_waiting(scenext_conn: Simulator, logs: Callable[[], str]) -> None:
@@ -131,20 +155,33 @@ async def test_auth_error_ends_at_first_answer(
     assert wrong not in json.dumps(event) and wrong not in logs()
 
 
-async def test_not_found_is_retried_within_grace_then_fails(scenext_conn: Simulator) -> None:
-    started = time.time()
+async def test_a_task_never_seen_is_retried_within_the_grace_then_never_found(
+    scenext_conn: Simulator, fake_clock: FakeClock
+) -> None:
+    started = fake_clock.time()
     events = await collect_events(make_trigger("no-such-task", not_found_grace_until=started + 0.7))
     assert (events[0]["status"], events[0]["reason"]) == ("error", "not_found")
-    assert len(scenext_conn.requests("scenext")) >= 2
-    assert time.time() - started >= 0.7
+    assert "never found: check the remote task id" in events[0]["message"]
+    times = [r.at - started for r in scenext_conn.requests("scenext")]
+    assert times[-2] < 0.7 <= times[-1]  # retried through the grace; the first read past it decides
 
 
-async def test_not_found_then_visible_succeeds(scenext_conn: Simulator) -> None:
+async def test_a_task_seen_and_then_gone_is_decided_at_once(scenext_conn: Simulator, fake_clock: FakeClock) -> None:
+    """No grace for a task that existed: the first "not found" after it was seen ends the wait."""
+    task_id = scenext_conn.scenext.add_task(duration=60, gone_after=1.0)  # type: ignore[attr-defined]
+    started = fake_clock.time()
+    (event,) = await collect_events(make_trigger(task_id, poll_interval=0.5, not_found_grace_until=started + 600))
+    assert (event["status"], event["task_status"]["state"]) == ("failed", "FAILED")
+    assert event["task_status"]["error_message"] == "task was no longer found after it was seen RUNNING"
+    assert fake_clock.time() - started == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_not_found_then_visible_succeeds(scenext_conn: Simulator, fake_clock: FakeClock) -> None:
     """A gateway may not list a task right after create: the wait survives that."""
-    trigger = make_trigger("late-1", not_found_grace_until=time.time() + 10)
+    trigger = make_trigger("late-1", not_found_grace_until=fake_clock.time() + 10)
 
     async def create_later() -> None:
-        await asyncio.sleep(0.5)
+        await fake_clock.asleep(0.5)
         scenext_conn.scenext.add_task(task_id="late-1", duration=0.2)  # type: ignore[attr-defined]
 
     events, _ = await asyncio.gather(collect_events(trigger), create_later())
@@ -167,19 +204,19 @@ async def test_missing_connection_is_an_error_event(monkeypatch: pytest.MonkeyPa
     assert events[0]["status"] == "error"
 
 
-async def test_restart_keeps_the_original_deadline(scenext_conn: Simulator) -> None:
+async def test_restart_keeps_the_original_deadline(scenext_conn: Simulator, fake_clock: FakeClock) -> None:
     """A triggerer restart rebuilds the trigger from serialize(): the deadline does not move."""
     task_id = scenext_conn.scenext.add_task(duration=60)  # type: ignore[attr-defined]
-    started = time.time()
+    started = fake_clock.time()
     first = make_trigger(task_id, timeout=1.5, poll_interval=0.3)
     run = asyncio.create_task(collect_events(first))
-    await asyncio.sleep(0.8)
+    await fake_clock.asleep(0.8)
     run.cancel()  # the triggerer died mid-wait
     await asyncio.gather(run, return_exceptions=True)
     _, kwargs = first.serialize()
     events = await collect_events(AvatarTaskTrigger(**kwargs))
     assert events[0]["status"] == "timeout"
-    assert 1.5 <= time.time() - started < 1.5 + 0.3 + 0.5
+    assert fake_clock.time() - started == pytest.approx(1.5, abs=1e-5)
 
 
 @pytest.fixture
@@ -212,11 +249,11 @@ async def test_a_shared_hook_is_rebuilt_after_its_ttl(
     scenext_conn: Simulator, connection_reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """So an edited connection (a rotated key) reaches waits that are already running."""
-    monkeypatch.setattr(task_status, "HOOK_TTL", 0.3)
+    monkeypatch.setattr(task_status, "HOOK_TTL", 0.35)
     task_id = scenext_conn.scenext.add_task(duration=1.2)  # type: ignore[attr-defined]
     (event,) = await collect_events(make_trigger(task_id, poll_interval=0.1))
     assert event["status"] == "success"
-    assert 3 <= len(connection_reads) <= 6
+    assert len(connection_reads) == 4  # read at 0, 0.4, 0.8 and 1.2 s
 
 
 async def test_a_failed_connection_read_is_not_cached(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:

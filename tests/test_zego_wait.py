@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
@@ -13,12 +12,18 @@ from airflow.providers.common.compat.sdk import TaskDeferred
 from airflow_provider_avatar.exceptions import AvatarError
 from airflow_provider_avatar.hooks.zego import ZegoDigitalHumanHook
 from airflow_provider_avatar.sensors.zego import ZegoDigitalHumanStreamSensor
+from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Simulator
 from tests.conftest import SENTINEL_ZEGO_SECRET
 from tests.helpers import collect_events, make_trigger
 
 STREAM = {"target_states": ["STREAMING"], "failure_states": ["FAILED", "STOPPED"]}
 END = {"target_states": ["STOPPED"], "failure_states": ["FAILED"]}
+
+
+@pytest.fixture(autouse=True)
+def _virtual_time(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
 
 
 @pytest.fixture
@@ -29,14 +34,15 @@ def zsim(zego_conn: Simulator) -> Any:
 
 
 def _trigger(task_id: str, states: dict[str, list[str]], **kwargs: Any) -> Any:
-    return make_trigger(task_id, service="zego", poll_interval=0.1, timeout=10, **states, **kwargs)
+    return make_trigger(task_id, service="zego", poll_interval=0.25, timeout=10, **states, **kwargs)
 
 
-async def test_waits_until_streaming(zsim: Any) -> None:
+async def test_waits_until_streaming(zsim: Any, fake_clock: FakeClock) -> None:
     task_id = zsim.add_stream()
     (event,) = await collect_events(_trigger(task_id, STREAM))
     assert (event["status"], event["task_status"]["state"]) == ("success", "STREAMING")
     assert event["task_status"]["result"]["room_id"] == "room1"
+    assert fake_clock.elapsed == pytest.approx(0.5, abs=1e-6)  # polls at 0 and 0.25 s saw it STARTING
 
 
 async def test_init_failure_fails_with_its_reason(zsim: Any) -> None:
@@ -46,43 +52,64 @@ async def test_init_failure_fails_with_its_reason(zsim: Any) -> None:
     assert "failed to initialize" in event["message"]
 
 
-async def test_stream_that_stops_before_it_was_awaited_live_fails_the_streaming_wait(zsim: Any) -> None:
+async def test_stream_that_stops_before_it_was_awaited_live_fails_the_streaming_wait(
+    zsim: Any, fake_clock: FakeClock
+) -> None:
     task_id = zsim.add_stream()
-    await asyncio.sleep(0.5)
+    fake_clock.advance(0.5)
     assert ZegoDigitalHumanHook().stop_stream(task_id) == "stopped"
     (event,) = await collect_events(_trigger(task_id, STREAM))
     assert event["status"] == "failed" and event["task_status"]["state"] == "STOPPED"
 
 
-@pytest.mark.parametrize("wait_before", [0.0, 0.6, 2.0])
-async def test_waiting_for_the_end_after_a_stop(zsim: Any, wait_before: float) -> None:
+@pytest.mark.parametrize(("wait_before", "seen"), [(0.0, "5"), (0.6, "5"), (2.0, "400000005")])
+async def test_waiting_for_the_end_after_a_stop(
+    zsim: Any, fake_clock: FakeClock, wait_before: float, seen: str
+) -> None:
     """4 → 5 → "not found": each reads as STOPPED after a stop, even when the first poll is late."""
     task_id = zsim.add_stream()
-    await asyncio.sleep(0.5)
+    fake_clock.advance(0.5)
     ZegoDigitalHumanHook().stop_stream(task_id)
-    await asyncio.sleep(wait_before)  # 0: sees 4 then 5; 0.6: sees 5; 2.0: the task is already gone
+    fake_clock.advance(wait_before)  # 0: sees 4 then 5; 0.6: sees 5; 2.0: the task is already gone
     (event,) = await collect_events(_trigger(task_id, END, seen_states=["STOPPING"]))
     assert (event["status"], event["task_status"]["state"]) == ("success", "STOPPED")
+    assert event["task_status"]["raw_status"] == seen
 
 
-async def test_gone_stream_seen_live_in_this_wait_is_stopped(zsim: Any) -> None:
-    """A stream that ended on its own (here: a stop by someone else) after the wait saw it live."""
+async def test_gone_stream_seen_live_in_this_wait_is_stopped_at_once(zsim: Any, fake_clock: FakeClock) -> None:
+    """A stream that ended (here: stopped by someone else) after the wait saw it live: STOPPED at the
+    first "not found", with no grace."""
+    zsim.stop_delay = zsim.linger = 0.0  # 3 → gone at once: the wait never sees 4 or 5
     task_id = zsim.add_stream()
-    trigger = _trigger(task_id, END)
-    wait = asyncio.ensure_future(collect_events(trigger))
-    await asyncio.sleep(0.8)  # the wait has seen it STREAMING
-    zsim.task(task_id).stop_at = time.time()
-    (event,) = await wait
+    zsim.task(task_id).stop_at = fake_clock.time() + 0.9
+    trigger = _trigger(task_id, END, not_found_grace_until=fake_clock.time() + 600)
+    (event,) = await collect_events(trigger)
     assert (event["status"], event["task_status"]["state"]) == ("success", "STOPPED")
+    assert fake_clock.elapsed == pytest.approx(1.0, abs=1e-6)  # the first poll after the end
 
 
-async def test_never_seen_stream_that_is_missing_fails_after_the_grace(zsim: Any) -> None:
-    started = time.time()
-    trigger = _trigger("no-such-task", END, not_found_grace_until=started + 0.5)
+async def test_stream_seen_starting_and_then_gone_fails_at_once(zsim: Any, fake_clock: FakeClock) -> None:
+    """Seen STARTING, then not found (an init failure dropped at once): FAILED at the first "not
+    found", not after the not-found grace."""
+    zsim.linger = 0.0  # 1 → gone: the wait never sees Status 2
+    task_id = zsim.add_stream(outcome="init_failed")
+    trigger = _trigger(task_id, STREAM, not_found_grace_until=fake_clock.time() + 600)
     (event,) = await collect_events(trigger)
     assert (event["status"], event["task_status"]["state"]) == ("failed", "FAILED")
-    assert event["task_status"]["error_code"] == "400000005"
-    assert time.time() - started >= 0.5  # retried during the grace
+    assert event["task_status"]["error_message"] == "stream task ended before it was seen streaming (seen: STARTING)"
+    assert fake_clock.elapsed == pytest.approx(0.5, abs=1e-6)  # the first poll after it was dropped at 0.4 s
+
+
+async def test_never_seen_stream_is_retried_through_the_grace_then_never_found(
+    zsim: Any, zego_conn: Simulator, fake_clock: FakeClock
+) -> None:
+    started = fake_clock.time()
+    trigger = _trigger("no-such-task", END, not_found_grace_until=started + 0.5)
+    (event,) = await collect_events(trigger)
+    assert (event["status"], event["reason"], event["error"]["code"]) == ("error", "not_found", "400000005")
+    assert "never found: check the remote task id" in event["message"]
+    times = [r.at - started for r in zego_conn.requests("zego")]
+    assert times[-2] < 0.5 <= times[-1]  # retried during the grace
 
 
 async def test_bad_signature_is_an_auth_error_event(zsim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,26 +117,6 @@ async def test_bad_signature_is_an_auth_error_event(zsim: Any, monkeypatch: pyte
     (event,) = await collect_events(_trigger(zsim.add_stream(), STREAM))
     assert (event["status"], event["reason"], event["error"]["code"]) == ("error", "auth", "100000005")
     assert SENTINEL_ZEGO_SECRET not in repr(event)
-
-
-async def test_200_concurrent_waits_on_one_connection_stay_within_10_requests_per_second(zego_conn: Simulator) -> None:
-    z = zego_conn.zego  # type: ignore[attr-defined]
-    z.start_delay = 3600.0  # they all stay STARTING: every wait keeps polling
-    triggers = [_trigger(z.add_stream(), STREAM) for _ in range(200)]
-    for trigger in triggers:
-        trigger.poll_interval = 0.5  # 400 polls/s wanted; the connection allows 10
-    zego_conn.state.requests.clear()
-    tasks = [asyncio.ensure_future(collect_events(t)) for t in triggers]
-    await asyncio.sleep(4.0)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    times = sorted(r.at for r in zego_conn.requests("zego"))
-    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert busiest <= 10, busiest
-    assert len(times) >= 30  # the limiter paces, it does not starve
-    assert z.throttled == 0  # the simulator never had to refuse one
-    assert all(r.status == 200 for r in zego_conn.requests("zego"))
 
 
 # -- the sensor in its three modes ---------------------------------------------------------------
@@ -135,12 +142,12 @@ def test_sensor_defaults_wait_for_streaming(zsim: Any, deferrable: bool) -> None
 
 
 @pytest.mark.parametrize("deferrable", [False, True])
-def test_sensor_waits_for_the_end_after_stop_requested(zsim: Any, deferrable: bool) -> None:
+def test_sensor_waits_for_the_end_after_stop_requested(zsim: Any, fake_clock: FakeClock, deferrable: bool) -> None:
     """``target_states={"STOPPED"}`` does not inherit STOPPED as a failure; "not found" counts as ended."""
     task_id = zsim.add_stream()
-    time.sleep(0.5)
+    fake_clock.advance(0.5)
     ZegoDigitalHumanHook().stop_stream(task_id)
-    time.sleep(1.0)  # past 4 and 5: only "not found" is left
+    fake_clock.advance(1.0)  # past 4 and 5: only "not found" is left
     sensor = ZegoDigitalHumanStreamSensor(
         task_id="w",
         remote_task_id=task_id,
@@ -154,9 +161,9 @@ def test_sensor_waits_for_the_end_after_stop_requested(zsim: Any, deferrable: bo
     assert (kind, value["state"], value["error_code"]) == ("ok", "STOPPED", "400000005")
 
 
-def test_sensor_hands_what_it_saw_to_the_trigger(zsim: Any) -> None:
+def test_sensor_hands_what_it_saw_to_the_trigger(zsim: Any, fake_clock: FakeClock) -> None:
     task_id = zsim.add_stream()
-    time.sleep(0.5)
+    fake_clock.advance(0.5)
     sensor = ZegoDigitalHumanStreamSensor(
         task_id="w", remote_task_id=task_id, target_states={"STOPPED"}, poll_interval=0.1, timeout=10, deferrable=True
     )

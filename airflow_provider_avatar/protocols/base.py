@@ -145,15 +145,16 @@ class ServiceProtocol:
     def request_id(self, response: ApiResponse) -> str | None:
         return response.header("x-request-id")
 
-    def status_when_gone(
-        self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState], grace_over: bool
-    ) -> TaskStatus | None:
-        """What "task not found" during a wait means, given the states this wait saw before.
+    def status_when_gone(self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState]) -> TaskStatus | None:
+        """What "task not found" means for a task this wait already saw (``seen`` is never empty).
 
-        ``None`` keeps it an error (retried within the not-found grace, then the wait ends with
-        it). Stream services, which drop ended tasks, override this to read it as an end state.
+        It is decided at once, with no grace: a task that existed and is gone will not come back.
+        By default it FAILED (a generation job that vanished has no result); stream services,
+        which drop ended tasks, override this to read it as STOPPED after a live stream. ``None``
+        keeps it an error (the wait ends with it).
         """
-        return None
+        states = ", ".join(sorted(s.value for s in seen))
+        return gone_status(exc, TaskState.FAILED, f"task was no longer found after it was seen {states}")
 
     def error_message(self, response: ApiResponse) -> str:
         """The service's own error text from a body; subclasses read their envelope."""
@@ -220,3 +221,16 @@ class ServiceProtocol:
             request_id=self.request_id(response),
             http_status=response.status,
         )
+
+
+def gone_status(exc: AvatarNotFoundError, state: TaskState, why: str) -> TaskStatus:
+    """The end state a "not found" stands for, carrying the service's code and request id."""
+    return TaskStatus(
+        service=exc.service,
+        remote_task_id=exc.remote_task_id or "",
+        state=state,
+        raw_status=exc.code,
+        error_code=exc.code,
+        error_message=why,
+        request_id=exc.request_id,
+    )

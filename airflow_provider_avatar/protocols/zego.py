@@ -21,7 +21,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarTransientError,
 )
-from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
+from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol, gone_status
 from airflow_provider_avatar.status import TaskState, TaskStatus
 
 SERVICE = "zego"
@@ -427,26 +427,13 @@ class ZegoProtocol(ServiceProtocol):
         return streams
 
     # -- history ---------------------------------------------------------------------------------
-    def status_when_gone(
-        self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState], grace_over: bool
-    ) -> TaskStatus | None:
-        """ZEGO lists only running tasks, so an ended stream may answer "task not found" instead of
-        Status 5. It ended (STOPPED) if it was seen live or a stop was requested; a task that was
-        never seen live and stays missing past the grace period failed."""
+    def status_when_gone(self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState]) -> TaskStatus | None:
+        """ZEGO lists only running tasks, so an ended stream answers "task not found" instead of
+        Status 5. It ended (STOPPED) if it was seen live or a stop was requested; a stream seen only
+        before it went live (STARTING) and then gone failed. Decided at once, with no grace."""
         if exc.code != str(TASK_NOT_FOUND):
             return None
         if seen & {TaskState.STREAMING, TaskState.STOPPING, TaskState.STOPPED}:
-            state, why = TaskState.STOPPED, "stream ended and is no longer listed"
-        elif grace_over:
-            state, why = TaskState.FAILED, "stream task disappeared before it was ever seen streaming"
-        else:
-            return None
-        return TaskStatus(
-            service=SERVICE,
-            remote_task_id=exc.remote_task_id or "",
-            state=state,
-            raw_status=exc.code,
-            error_code=exc.code,
-            error_message=why,
-            request_id=exc.request_id,
-        )
+            return gone_status(exc, TaskState.STOPPED, "stream ended and is no longer listed")
+        states = ", ".join(sorted(s.value for s in seen))
+        return gone_status(exc, TaskState.FAILED, f"stream task ended before it was seen streaming (seen: {states})")

@@ -7,9 +7,8 @@ Module import stays cheap: hooks, HTTP clients and the trigger load only when a 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
@@ -20,6 +19,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.exceptions import AvatarError
 from airflow_provider_avatar.status import TaskState, Verdict, judge, state_set
 from airflow_provider_avatar.waiting import ProgressLog
@@ -54,7 +54,12 @@ class AvatarTaskSensor(BaseSensorOperator):
     :param target_states: states that end the wait successfully (service default if omitted).
     :param failure_states: states that fail the task (service default minus ``target_states`` if
         omitted, so waiting for a stream's STOPPED does not fail on it).
-    :param not_found_grace: seconds during which "task not found" is treated as not yet visible.
+    :param not_found_grace: seconds during which "task not found" is retried for a task this wait
+        has not seen yet (a service may not list a task right after create); after it, the wait
+        fails with "task was never found: check the remote task id". A task that was seen (in any
+        state) and is then not found is decided at once: FAILED, or STOPPED for a stream that was live.
+    :param timeout: seconds the wait may take; in deferrable mode the task's ``execution_timeout``
+        bounds the trigger's deadline too, and the wait ends with a timeout naming the deadline.
     :param error_window: seconds of consecutive transient errors tolerated before failing. In
         reschedule mode each poke is a new task attempt that keeps no memory of earlier errors:
         an outage is retried within each poke and then bounded by ``timeout`` instead.
@@ -125,7 +130,7 @@ class AvatarTaskSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         from airflow_provider_avatar.waiting import after_error, outcome_event, result_from_event
 
-        now = time.time()
+        now = clock().time()
         if self._first_check_at is None:
             self._first_check_at = self._wait_started_at(context, now)
             self._last_ok_at = now
@@ -169,7 +174,7 @@ class AvatarTaskSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        started = time.time()
+        started = clock().time()
         try:
             result = self.poke(context)  # one check first: no deferral for a task that already ended
         except AirflowException as exc:
@@ -180,13 +185,30 @@ class AvatarTaskSensor(BaseSensorOperator):
             raise
         if isinstance(result, PokeReturnValue):
             return result.xcom_value
-        self._defer(started)
+        self._defer(context, started)
         return None
 
-    def _defer(self, started: float) -> None:
+    def _deadline(self, context: Context, started: float) -> float:
+        """``started + timeout``, or the end of the task's ``execution_timeout`` when that comes first.
+
+        Airflow does not apply ``execution_timeout`` to the deferred part of a task: without this
+        bound the wait would outlive it, then be cut by the trigger timeout with no clear event.
+        """
+        deadline = started + self.timeout
+        if self.execution_timeout is not None:
+            ti_start = getattr(context.get("ti"), "start_date", None)
+            task_start = ti_start.timestamp() if isinstance(ti_start, datetime) else started
+            ends = task_start + self.execution_timeout.total_seconds()
+            if ends < deadline:
+                self.log.info("The wait ends with the task's execution_timeout, before its sensor timeout")
+                deadline = ends
+        return deadline
+
+    def _defer(self, context: Context, started: float) -> None:
         from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 
         targets, failures = self._states()
+        deadline = self._deadline(context, started)
         self.defer(
             trigger=AvatarTaskTrigger(
                 service=self.service,
@@ -195,14 +217,15 @@ class AvatarTaskSensor(BaseSensorOperator):
                 target_states=[s.value for s in targets],
                 failure_states=[s.value for s in failures],
                 poll_interval=self.poll_interval,
-                deadline=started + self.timeout,
+                deadline=deadline,
                 not_found_grace_until=started + self.not_found_grace,
                 error_window=self.error_window,
                 seen_states=[s.value for s in self._seen],
+                started_at=self._first_check_at if self._first_check_at is not None else started,
             ),
             method_name="execute_complete",
             # A backstop only: the trigger's own deadline (with its final poll) ends the wait first.
-            timeout=timedelta(seconds=self.timeout + 2 * self.poll_interval + 60),
+            timeout=timedelta(seconds=max(0.0, deadline - started) + 2 * self.poll_interval + 60),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -15,8 +15,9 @@ class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
 
     With ``target_states={"STOPPED"}`` it waits for the stream to end instead (a stop, its TTL
     or its idle timeout). ZEGO lists only running tasks, so an ended stream may answer "task not
-    found" rather than Status 5: that reads as STOPPED once this wait saw it live (or
-    ``stop_requested`` is set), and as FAILED if it was never seen live within ``not_found_grace``.
+    found" rather than Status 5: that reads at once as STOPPED once this wait saw it live (or
+    ``stop_requested`` is set), and as FAILED if it was seen only before going live (STARTING).
+    A task id never seen at all is retried within ``not_found_grace``, then fails as never found.
 
     The wait's memory has limits: a deferred wait remembers what it saw before deferring, but a
     triggerer restart forgets what the trigger saw since; reschedule mode forgets between pokes

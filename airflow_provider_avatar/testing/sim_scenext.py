@@ -24,6 +24,8 @@ class ScenextTask:
     #: Optional explicit timeline: (raw status, seconds) phases before the final outcome.
     phases: list[tuple[str, float]] = field(default_factory=list)
     polls: int = 0
+    #: Seconds after creation from which the task is no longer found (a deleted task), or None.
+    gone_after: float | None = None
 
 
 class ScenextSim(ServiceSim):
@@ -49,6 +51,7 @@ class ScenextSim(ServiceSim):
         task_id: str | None = None,
         phases: list[tuple[str, float]] | None = None,
         created_at: float | None = None,
+        gone_after: float | None = None,
     ) -> str:
         """Script a task directly (tests, benchmarks); returns its id."""
         if outcome not in OUTCOMES:
@@ -60,6 +63,7 @@ class ScenextSim(ServiceSim):
             duration=self.default_duration if duration is None else duration,
             outcome=outcome,
             phases=list(phases or []),
+            gone_after=gone_after,
         )
         return task_id
 
@@ -103,8 +107,9 @@ class ScenextSim(ServiceSim):
         """The task a status read names (counted as one more poll), or None if unknown."""
         self._auth(request)
         task = self.tasks.get(request.match_info["task_id"])
-        if task is not None:
-            task.polls += 1
+        if task is None or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after):
+            return None
+        task.polls += 1
         return task
 
     async def get_status(self, request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from tenacity import AsyncRetrying, stop_after_attempt
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec
 from airflow_provider_avatar.transport.policy import RetryPolicy, TenacityAdapter
 
@@ -61,6 +62,11 @@ def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
 
 
+async def _asleep(seconds: float) -> None:
+    """Tenacity's pause between attempts, on the injectable clock."""
+    await clock().asleep(seconds)
+
+
 class AsyncTransport:
     def __init__(self, endpoint: Endpoint, session: aiohttp.ClientSession) -> None:
         self.endpoint = endpoint
@@ -78,6 +84,7 @@ class AsyncTransport:
             wait=adapter.wait,
             retry=adapter.retry,
             reraise=True,
+            sleep=_asleep,
         )
         return await retrying(self._attempt, spec, check)
 

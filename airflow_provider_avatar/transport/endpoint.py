@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.exceptions import AvatarRateLimitedError, AvatarTransientError
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
 from airflow_provider_avatar.transport.policy import RetryPolicy
@@ -47,7 +47,7 @@ class Endpoint:
         if type(self.protocol).authorize is ServiceProtocol.authorize:
             now, nonce = 0.0, ""  # Bearer uses neither: no entropy read on every poll
         else:
-            now, nonce = time.time(), secrets.token_hex(8)
+            now, nonce = clock().time(), secrets.token_hex(8)
         signed = self.protocol.authorize(spec, self.credentials, now=now, nonce=nonce)
         url = self.base_url.rstrip("/") + "/" + signed.path.lstrip("/") if signed.path else self.base_url
         headers = {"Accept": "application/json", **signed.headers}
@@ -55,7 +55,7 @@ class Endpoint:
 
     def throttled(self, spec: RequestSpec) -> AvatarRateLimitedError:
         """The error for a caller whose turn (rate limit or a 429 pause) is beyond the retry cap."""
-        wait = self.limiter(spec).wait_needed(time.monotonic())
+        wait = self.limiter(spec).wait_needed(clock().monotonic())
         err = AvatarRateLimitedError(
             f"connection is rate limited for another {wait:.0f}s (max_qps or a Retry-After)",
             service=self.service,
@@ -74,10 +74,10 @@ class Endpoint:
         if not check:
             return response
         try:
-            self.protocol.check(spec, response, now=time.time())
+            self.protocol.check(spec, response, now=clock().time())
         except AvatarRateLimitedError as exc:
             if exc.retry_after:
-                self.limiter(spec).pause(time.monotonic(), exc.retry_after)
+                self.limiter(spec).pause(clock().monotonic(), exc.retry_after)
             raise
         return response
 

@@ -7,12 +7,11 @@ waiting on the same connection shares it, so N waits together stay within the co
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.protocols.base import ALL_ACTIONS
 
 #: Pace this far below ``max_qps``: servers count requests on arrival, in windows, and network
@@ -24,7 +23,7 @@ class RateLimiter:
     """Hands out send times at most ``rate`` per second (a GCRA-style schedule, burst 1).
 
     ``reserve`` does the bookkeeping under a lock and returns the delay; callers sleep
-    themselves (``time.sleep`` or ``asyncio.sleep``), so the limiter never blocks a loop.
+    themselves (the clock's ``sleep`` or ``asleep``), so the limiter never blocks a loop.
     """
 
     def __init__(self, rate: float | None) -> None:
@@ -65,24 +64,24 @@ class RateLimiter:
     def acquire(self, max_wait: float = float("inf")) -> bool:
         """Sleep until this caller's slot; False (no sleep) if that is more than ``max_wait`` away."""
         while True:
-            now = time.monotonic()
+            now = clock().monotonic()
             delay = self.reserve(now, max_wait)
             if delay is None:
                 return False
             if delay > 0:
-                time.sleep(delay)
-            if not self.late(now + delay, time.monotonic()):
+                clock().sleep(delay)
+            if not self.late(now + delay, clock().monotonic()):
                 return True
 
     async def acquire_async(self, max_wait: float = float("inf")) -> bool:
         while True:
-            now = time.monotonic()
+            now = clock().monotonic()
             delay = self.reserve(now, max_wait)
             if delay is None:
                 return False
             if delay > 0:
-                await asyncio.sleep(delay)
-            if not self.late(now + delay, time.monotonic()):
+                await clock().asleep(delay)
+            if not self.late(now + delay, clock().monotonic()):
                 return True
 
 

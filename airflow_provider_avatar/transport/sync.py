@@ -6,6 +6,7 @@ import requests
 from tenacity import Retrying, stop_after_attempt
 from urllib3.exceptions import NewConnectionError
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec
 from airflow_provider_avatar.transport.endpoint import Endpoint
 from airflow_provider_avatar.transport.policy import RetryPolicy, TenacityAdapter
@@ -18,6 +19,11 @@ def _never_sent(exc: requests.RequestException) -> bool:
     # requests wraps urllib3's MaxRetryError, whose ``reason`` says why the connection failed.
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
     return isinstance(reason, NewConnectionError)
+
+
+def _sleep(seconds: float) -> None:
+    """Tenacity's pause between attempts, on the injectable clock."""
+    clock().sleep(seconds)
 
 
 class SyncTransport:
@@ -36,6 +42,7 @@ class SyncTransport:
             wait=adapter.wait,
             retry=adapter.retry,
             reraise=True,
+            sleep=_sleep,
         )
         return retrying(self._attempt, spec, check)
 

@@ -8,13 +8,13 @@ yields exactly one event and returns.
 from __future__ import annotations
 
 import asyncio
-import time
 import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
 from airflow_provider_avatar.services import make_hook
 from airflow_provider_avatar.status import TaskStatus, Verdict, judge, state_set
@@ -44,7 +44,7 @@ def shared_hook(service: str, conn_id: str) -> AvatarBaseHook:
     each: less start-up time, less memory per wait, and less for the garbage collector to walk.
     """
     hooks = _HOOKS.setdefault(asyncio.get_running_loop(), {})
-    now = time.monotonic()
+    now = clock().monotonic()
     entry = hooks.get((service, conn_id))
     if entry is None or now - entry[0] > HOOK_TTL:
         entry = hooks[(service, conn_id)] = (now, make_hook(service, conn_id))
@@ -65,6 +65,11 @@ class AvatarTaskTrigger(BaseTrigger):
     :param error_window: seconds of consecutive transient errors tolerated.
     :param seen_states: states observed before deferring (or implied, e.g. STOPPING after a stop
         request): how stream services read a task that is no longer listed.
+    :param started_at: epoch seconds the wait began (the sensor's first check), for the elapsed
+        time in a timeout message; optional, so kwargs serialized without it still load.
+
+    Time is read and slept through :mod:`airflow_provider_avatar.clock` (never serialized), so
+    tests run this loop on a fake clock.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class AvatarTaskTrigger(BaseTrigger):
         not_found_grace_until: float | None = None,
         error_window: float = 300.0,
         seen_states: Iterable[str] = (),
+        started_at: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
@@ -94,6 +100,7 @@ class AvatarTaskTrigger(BaseTrigger):
         self.not_found_grace_until = None if not_found_grace_until is None else float(not_found_grace_until)
         self.error_window = float(error_window)
         self.seen_states = sorted(s.value for s in state_set(seen_states))
+        self.started_at = None if started_at is None else float(started_at)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -109,6 +116,7 @@ class AvatarTaskTrigger(BaseTrigger):
                 "not_found_grace_until": self.not_found_grace_until,
                 "error_window": self.error_window,
                 "seen_states": list(self.seen_states),
+                "started_at": self.started_at,
             },
         )
 
@@ -138,12 +146,12 @@ class AvatarTaskTrigger(BaseTrigger):
         error_backoff = RetryPolicy(base=self.poll_interval, cap=4 * self.poll_interval)
         progress = ProgressLog(self.log)
         last = None
-        last_ok_at = time.time()
+        last_ok_at = clock().time()
         errors = 0
         seen = set(state_set(self.seen_states))
         async with shared_session() as session:
             while True:
-                now = time.time()
+                now = clock().time()
                 delay = self.poll_interval
                 status: TaskStatus | None = None
                 hook = shared_hook(self.service, self.conn_id)
@@ -160,8 +168,8 @@ class AvatarTaskTrigger(BaseTrigger):
                             error_window=self.error_window,
                             not_found_grace_until=self.not_found_grace_until,
                         )
-                    except AvatarError:
-                        return error_event(exc)
+                    except AvatarError as final:  # ``exc``, or what it means here (e.g. never found)
+                        return error_event(final)
                     if status is None:
                         errors += 1
                         delay = error_backoff.backoff(errors, exc.retry_after)
@@ -181,15 +189,17 @@ class AvatarTaskTrigger(BaseTrigger):
                         return outcome_event(status, verdict)
                     progress.observe(status)
                 # A poll that ended at or after the deadline was the final one (asyncio may wake early).
-                if time.time() >= self.deadline - 0.01:
-                    return timeout_event(self.service, self.remote_task_id, last, self.deadline)
-                await asyncio.sleep(max(0.0, min(delay, self.deadline - time.time())))
+                if clock().time() >= self.deadline - 0.01:
+                    return timeout_event(
+                        self.service, self.remote_task_id, last, self.deadline, started_at=self.started_at
+                    )
+                await clock().asleep(max(0.0, min(delay, self.deadline - clock().time())))
 
     async def _poll(self, hook: AvatarBaseHook, session: aiohttp.ClientSession, now: float) -> TaskStatus:
         """One status read, bounded so that no rate-limit queue or slow answer moves the deadline."""
         budget = max(0.0, self.deadline - now) + self.poll_interval
         try:
-            async with asyncio.timeout(budget):
+            async with clock().timeout(budget):
                 return await hook.aget_status(self.remote_task_id, session=session, policy=_ONE_ATTEMPT)
         except TimeoutError:
             raise AvatarTransientError(
