@@ -18,7 +18,9 @@ import hashlib
 import hmac
 import importlib.resources
 import json
+import logging
 import random
+import shlex
 import signal
 import ssl
 import threading
@@ -31,6 +33,8 @@ from typing import Any
 from aiohttp import web
 
 DEFAULT_API_KEY = "sim-api-key"
+#: ``--log-requests`` writes one line per request here (never a header, query string or signature).
+request_log = logging.getLogger("airflow_provider_avatar.testing.simulator.requests")
 FAULT_KINDS = ("502", "503", "504", "429", "reset", "timeout", "html")
 
 
@@ -86,6 +90,8 @@ class SimState:
         self.faults: dict[str, Faults] = {}
         self.requests: list[RequestRecord] = []
         self.record = True
+        #: Log one line per request to ``request_log`` (``--log-requests``).
+        self.log_requests = False
         self.counts: dict[str, int] = {}
         self.file_base_url = ""
         self.api_base_url = ""
@@ -158,6 +164,7 @@ def _make_middleware(state: SimState) -> Callable[..., Any]:
     async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
         service = _service_of(request.path)
         arrived = state.clock()  # what a server's rate window counts
+        started = time.perf_counter()
         fault = None
         status = 0
         try:
@@ -187,8 +194,25 @@ def _make_middleware(state: SimState) -> Callable[..., Any]:
                         fault,
                     )
                 )
+            if state.log_requests:
+                _log_request(request, status, fault, time.perf_counter() - started)
 
     return middleware
+
+
+def _log_request(request: web.Request, status: int, fault: str | None, seconds: float) -> None:
+    # The path only: query strings carry signatures (file URLs, ZEGO); ZEGO's Action is the one
+    # query parameter shown, as its path alone does not say what was called.
+    action = request.query.get("Action")
+    request_log.info(
+        "%s %s%s -> %s fault=%s %.1f ms",
+        request.method,
+        request.path,
+        f" Action={action}" if action else "",
+        status or "-",
+        fault or "-",
+        seconds * 1000,
+    )
 
 
 async def _inject(fault: str, faults: Faults) -> web.StreamResponse:
@@ -398,17 +422,50 @@ class Simulator:
             "summary": {name: sim.summary() for name, sim in self.services.items()},
         }
 
+    def connection_env(self) -> dict[str, str]:
+        """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` (Airflow's JSON form) for every simulated service: its base URL,
+        login and key, with downloads from loopback allowed."""
+        env = {}
+        for name, service in self.services.items():
+            conn: dict[str, Any] = {"conn_type": name, "host": self.url(name)}
+            if service.login is not None:
+                conn["login"] = service.login
+            conn |= {"password": self.state.key_for(name), "extra": {"allow_private_hosts": True}}
+            env[f"AIRFLOW_CONN_{name.upper()}_DEFAULT"] = json.dumps(conn)
+        return env
+
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--file-port", type=int, default=0)
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds each created task runs")
-    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="API key every service accepts")
-    parser.add_argument("--no-log", action="store_true", help="do not keep the request log (benchmarks)")
-    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (and --tls-key)")
-    parser.add_argument("--tls-key", help="the certificate's PEM private key")
+    """Serve until SIGINT/SIGTERM; print the ready line (JSON) and the connections' ``export`` lines first."""
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_avatar.testing.simulator",
+        description=__doc__.splitlines()[0],
+        epilog="Stdout: one JSON line (base URLs, ports, logins), then one `export AIRFLOW_CONN_<SERVICE>_DEFAULT=...` "
+        'line per service, ready to paste into a shell or to load with: eval "$(grep ^export FILE)"',
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address both ports listen on (default: %(default)s)")
+    add("--port", type=int, default=0, help="API port of every service; 0 picks a free one (default: %(default)s)")
+    add(
+        "--file-port",
+        type=int,
+        default=0,
+        help="port of the file host videos are downloaded from; 0 picks a free one (default: %(default)s)",
+    )
+    add("--duration", type=float, default=3.0, help="seconds each created task runs (default: %(default)s)")
+    add(
+        "--api-key",
+        default=DEFAULT_API_KEY,
+        help="key (ZEGO: ServerSecret) every service accepts (default: %(default)s)",
+    )
+    add(
+        "--log-requests",
+        action="store_true",
+        help="log each request to stderr: method, path, status, fault, latency (default: off)",
+    )
+    add("--no-log", action="store_true", help="keep no request log in memory, for benchmarks (default: keep one)")
+    add("--tls-cert", help="serve HTTPS with this PEM certificate and --tls-key (default: plain HTTP)")
+    add("--tls-key", help="the certificate's PEM private key (default: none)")
     args = parser.parse_args(argv)
     context = None
     if args.tls_cert:
@@ -423,10 +480,18 @@ def main(argv: list[str] | None = None) -> None:
         ssl_context=context,
     )
     sim.state.record = not args.no_log
+    if args.log_requests:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        request_log.addHandler(handler)
+        request_log.setLevel(logging.INFO)
+        sim.state.log_requests = True
 
     async def run() -> None:
         await sim.start_async()
-        print(json.dumps({"ready": True, **sim.info()}), flush=True)
+        exports = [f"export {name}={shlex.quote(value)}" for name, value in sim.connection_env().items()]
+        # One write: whoever waits for the first line (scripts, tests) or for the exports sees all of it.
+        print("\n".join([json.dumps({"ready": True, **sim.info()}), *exports]), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
