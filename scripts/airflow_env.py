@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import signal
 import socket
@@ -33,20 +32,9 @@ AIRFLOW = (sys.executable, "-m", "airflow")
 def connection_env(info: Mapping[str, Any], api_key: str) -> dict[str, str]:
     """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for every simulated service, from the simulator's ready line
     (``services``: API base URLs; ``logins``: account ids such as ZEGO's AppId)."""
-    services: Mapping[str, str] = info["services"]
-    logins: Mapping[str, str] = info.get("logins") or {}
-    env = {}
-    for service, url in services.items():
-        conn: dict[str, object] = {
-            "conn_type": service,
-            "host": url,
-            "password": api_key,
-            "extra": {"allow_private_hosts": True},
-        }
-        if service in logins:
-            conn["login"] = logins[service]
-        env[f"AIRFLOW_CONN_{service.upper()}_DEFAULT"] = json.dumps(conn)
-    return env
+    from airflow_provider_avatar.testing.simulator import connection_env as simulated
+
+    return simulated(info["services"], api_key, info.get("logins") or {})
 
 
 def airflow_env(home: Path, dags_folder: Path, **settings: str) -> dict[str, str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import socket
 import tempfile
@@ -77,14 +76,8 @@ def sim(simulator: Simulator) -> Iterator[Simulator]:
 
 
 def connection_env(sim: Simulator, service: str, **extra: object) -> dict[str, str]:
-    conn = {
-        "conn_type": service,
-        "host": sim.url(service),
-        "login": sim.services[service].login,
-        "password": sim.state.key_for(service),
-        "extra": {"allow_private_hosts": True, "read_timeout": 2, **extra},
-    }
-    return {f"AIRFLOW_CONN_{service.upper()}_DEFAULT": json.dumps(conn)}
+    """``<service>_default`` on the simulator, with a short read timeout (a hung test fails fast)."""
+    return sim.connection_env(service, read_timeout=2, **extra)
 
 
 @pytest.fixture

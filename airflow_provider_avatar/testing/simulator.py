@@ -422,17 +422,32 @@ class Simulator:
             "summary": {name: sim.summary() for name, sim in self.services.items()},
         }
 
-    def connection_env(self) -> dict[str, str]:
-        """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` (Airflow's JSON form) for every simulated service: its base URL,
-        login and key, with downloads from loopback allowed."""
-        env = {}
-        for name, service in self.services.items():
-            conn: dict[str, Any] = {"conn_type": name, "host": self.url(name)}
-            if service.login is not None:
-                conn["login"] = service.login
-            conn |= {"password": self.state.key_for(name), "extra": {"allow_private_hosts": True}}
-            env[f"AIRFLOW_CONN_{name.upper()}_DEFAULT"] = json.dumps(conn)
-        return env
+    def connection_env(self, *services: str, **extra: Any) -> dict[str, str]:
+        """:func:`connection_env` for ``services`` (default: all) with this simulator's URLs, logins
+        and keys; ``extra`` adds connection extras."""
+        info = self.info()
+        names = services or tuple(self.services)
+        keys = {name: self.state.key_for(name) for name in names}
+        return connection_env({n: info["services"][n] for n in names}, keys, info["logins"], **extra)
+
+
+def connection_env(
+    services: Mapping[str, str], keys: Mapping[str, str] | str, logins: Mapping[str, str], **extra: Any
+) -> dict[str, str]:
+    """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` (Airflow's JSON form) for simulated services: base URL
+    (``services``), login (ZEGO's AppId), key, downloads from loopback allowed, plus ``extra``.
+
+    Also usable from another process with the ready line's ``services`` and ``logins``.
+    """
+    env = {}
+    for name, url in services.items():
+        conn: dict[str, Any] = {"conn_type": name, "host": url}
+        if logins.get(name) is not None:
+            conn["login"] = logins[name]
+        conn["password"] = keys if isinstance(keys, str) else keys[name]
+        conn["extra"] = {"allow_private_hosts": True, **extra}
+        env[f"AIRFLOW_CONN_{name.upper()}_DEFAULT"] = json.dumps(conn)
+    return env
 
 
 def main(argv: list[str] | None = None) -> None:
