@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from airflow_provider_avatar.services import SERVICES
 from airflow_provider_avatar.testing.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,7 +87,7 @@ def api_key() -> str:
 @pytest.fixture
 def e2e_simulator(api_key: str) -> Iterator[Simulator]:
     """The simulator in a thread of this process (so its request log can be inspected)."""
-    sim = Simulator(api_keys={"scenext": api_key, "zego": api_key}, task_duration=SIM_TASK_SECONDS).start()
+    sim = Simulator(api_keys=dict.fromkeys(SERVICES, api_key), task_duration=SIM_TASK_SECONDS).start()
     try:
         yield sim
     finally:
