@@ -37,8 +37,8 @@ def connection_fields(default_max_qps: float | None) -> dict[str, Any]:
     if default_max_qps is not None:
         fields["max_qps"] = _field(
             "Max requests per second",
-            "Client-side request rate limit shared by every task and trigger of this connection "
-            f"(default {default_max_qps:g}, the service's documented limit).",
+            "Client-side request rate limit shared by every task and trigger of this connection, per API "
+            f"where the service counts each API apart (default {default_max_qps:g}, the service's documented limit).",
             "number",
             default_max_qps,
             minimum=0.1,
