@@ -6,9 +6,11 @@ which callers fill from response envelopes, never from credentials or signed URL
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSensorTimeout
+
+E = TypeVar("E", bound="AvatarError")
 
 
 class AvatarError(AirflowException):
@@ -55,6 +57,19 @@ class AvatarError(AirflowException):
         if self.request_id:
             parts.append(f"request_id={self.request_id}")
         return f"{self.detail} [{', '.join(parts)}]"
+
+    def restated(self, cls: type[E], message: str) -> E:
+        """This error's context (service, action, remote task id, code, request id, HTTP status)
+        under another class and message: what the error means for the caller."""
+        return cls(
+            message,
+            service=self.service,
+            action=self.action,
+            remote_task_id=self.remote_task_id,
+            code=self.code,
+            request_id=self.request_id,
+            http_status=self.http_status,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON primitives for trigger events; rebuilt by :func:`error_from_dict`."""

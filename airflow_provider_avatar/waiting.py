@@ -60,15 +60,10 @@ def status_for_error(protocol: ServiceProtocol, exc: AvatarError, *, seen: froze
 def never_found(exc: AvatarNotFoundError) -> AvatarNotFoundError:
     """The error for a task that was not found during the whole grace and never seen: most
     often a wrong id (another connection's or environment's task, a typo)."""
-    return AvatarNotFoundError(
-        f"task was never found: check the remote task id (and that the connection is the account that "
+    return exc.restated(
+        AvatarNotFoundError,
+        "task was never found: check the remote task id (and that the connection is the account that "
         f"created it); the service said: {exc.detail}",
-        service=exc.service,
-        action=exc.action,
-        remote_task_id=exc.remote_task_id,
-        code=exc.code,
-        request_id=exc.request_id,
-        http_status=exc.http_status,
     )
 
 

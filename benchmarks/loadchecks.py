@@ -93,8 +93,22 @@ class SlowCallbacks:
         return f"other: {module}"
 
 
-async def _callbacks(api: str, n: int, freeze: bool) -> dict[str, Any]:
+def _trigger(task_id: str, *, within: float) -> Any:
+    """A Scenext wait polling every 0.5 s, due ``within`` seconds from now."""
     from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+
+    return AvatarTaskTrigger(
+        service="scenext",
+        conn_id="scenext_default",
+        remote_task_id=task_id,
+        target_states=["SUCCEEDED"],
+        failure_states=["FAILED"],
+        poll_interval=0.5,
+        deadline=time.time() + within,
+    )
+
+
+async def _callbacks(api: str, n: int, freeze: bool) -> dict[str, Any]:
 
     _connection(api)
     _sim_post(api, "/_sim/faults", {"service": "scenext", "latency": 0.5})
@@ -105,15 +119,7 @@ async def _callbacks(api: str, n: int, freeze: bool) -> dict[str, Any]:
     timer = SlowCallbacks()
 
     async def wait(task_id: str) -> str:
-        trigger = AvatarTaskTrigger(
-            service="scenext",
-            conn_id="scenext_default",
-            remote_task_id=task_id,
-            target_states=["SUCCEEDED"],
-            failure_states=["FAILED"],
-            poll_interval=0.5,
-            deadline=time.time() + 120,
-        )
+        trigger = _trigger(task_id, within=120)
         events = [e.payload async for e in trigger.run()]
         return str(events[0]["status"])
 
@@ -137,22 +143,10 @@ async def _callbacks(api: str, n: int, freeze: bool) -> dict[str, Any]:
 
 
 async def _qps(api: str, n: int, max_qps: float, seconds: float) -> dict[str, Any]:
-    from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 
     _connection(api, max_qps=max_qps)
     ids = _sim_post(api, "/_sim/scenext/tasks", {"tasks": [{"duration": 3600}] * n})["task_ids"]
-    triggers = [
-        AvatarTaskTrigger(
-            service="scenext",
-            conn_id="scenext_default",
-            remote_task_id=i,
-            target_states=["SUCCEEDED"],
-            failure_states=["FAILED"],
-            poll_interval=0.5,
-            deadline=time.time() + 3600,
-        )
-        for i in ids
-    ]
+    triggers = [_trigger(i, within=3600) for i in ids]
     wanted = set(ids)
     tasks = [asyncio.ensure_future(_drain(t)) for t in triggers]
     await asyncio.sleep(seconds)

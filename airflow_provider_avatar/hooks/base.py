@@ -275,14 +275,10 @@ class AvatarBaseHook(BaseHook):
         except AvatarError as exc:
             if not exc.transient or not exc.sent or isinstance(exc, AvatarRateLimitedError):
                 raise
-            raise AvatarSubmitUnknownError(
+            raise exc.restated(
+                AvatarSubmitUnknownError,
                 f"the {spec.action} request may have reached {self.service} but its answer was lost "
                 f"({exc.detail}); not retried so no second task is created: check the service before re-running",
-                service=self.service,
-                action=spec.action,
-                code=exc.code,
-                request_id=exc.request_id,
-                http_status=exc.http_status,
             ) from exc
 
     async def acall(
