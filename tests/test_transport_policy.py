@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import time
 
 import pytest
 
+from airflow_provider_avatar.clock import use_clock
 from airflow_provider_avatar.exceptions import (
     AvatarAuthError,
     AvatarBadResponseError,
@@ -19,6 +19,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarTransientError,
 )
 from airflow_provider_avatar.protocols.base import parse_retry_after
+from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.transport.policy import RetryPolicy, should_retry
 from airflow_provider_avatar.transport.ratelimit import HEADROOM, RateLimiter
 
@@ -94,16 +95,19 @@ def test_rate_limiter_spaces_requests_and_pauses_on_retry_after() -> None:
 
 async def test_callers_woken_late_take_new_slots_instead_of_sending_in_a_burst() -> None:
     """A stalled loop (GC, a loaded machine) must not release every overdue caller at once."""
-    limiter = RateLimiter(10)
-    sent: list[float] = []
+    clock = FakeClock()
+    with use_clock(clock):
+        limiter = RateLimiter(10)
+        sent: list[float] = []
 
-    async def caller() -> None:
-        assert await limiter.acquire_async()
-        sent.append(time.monotonic())
+        async def caller() -> None:
+            assert await limiter.acquire_async()
+            sent.append(clock.monotonic())
 
-    callers = [asyncio.ensure_future(caller()) for _ in range(5)]
-    await asyncio.sleep(0)  # every caller has reserved its slot
-    time.sleep(0.6)  # the loop stalls past all of them
-    await asyncio.gather(*callers)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(sorted(sent))]
-    assert min(gaps) >= 0.9 / (10 * HEADROOM), gaps
+        callers = [asyncio.ensure_future(caller()) for _ in range(5)]
+        await asyncio.sleep(0)  # every caller has reserved its slot; the first one has sent
+        clock.advance(0.6)  # the loop stalls past all of them
+        await asyncio.gather(*callers)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    # after the stall, one send per interval: the overdue callers queue up instead of bursting
+    assert gaps == [pytest.approx(0.6)] + [pytest.approx(limiter.interval)] * 3
