@@ -119,6 +119,49 @@ _ROWS = (
             hidden=("port", "schema"),
         ),
     ),
+    Service(
+        key="trtc",
+        name="Tencent Cloud TRTC",
+        doc_url="https://www.tencentcloud.com/document/api/647/57835",
+        hook="TrtcHook",
+        simulator="TrtcSim",
+        # The SDK's default host; international accounts may use trtc.intl.tencentcloudapi.com.
+        default_base_url="https://trtc.tencentcloudapi.com",
+        default_max_qps=20.0,
+        form=ConnectionForm(
+            relabel={"host": "API endpoint", "login": "SecretId", "password": "SecretKey"},
+            placeholders={"login": "SecretId (AKID...) of a CAM API key", "password": "SecretKey of that API key"},
+            hidden=("port", "schema"),
+            extra_fields={
+                "region": {
+                    "label": "Region",
+                    "description": "Tencent Cloud region of the TRTC application, e.g. ap-singapore (required).",
+                    "schema": {"type": "string", "default": ""},
+                },
+                "sdk_app_id": {
+                    "label": "SDKAppID",
+                    "description": "The TRTC application's SDKAppID, e.g. 1400000000 (required; TRTC console).",
+                    "schema": {"type": "string", "default": "", "pattern": "^[0-9]*$"},
+                },
+                "sdk_secret_key": {
+                    "label": "SDK secret key",
+                    "description": "The application's SDK secret key (TRTC console), used to generate the "
+                    "robot user's UserSig. Optional when every start passes a UserSig.",
+                    "schema": {"type": "string", "default": "", "format": "password"},
+                },
+                "session_token": {
+                    "label": "Session token",
+                    "description": "Only for temporary (STS) credentials.",
+                    "schema": {"type": "string", "default": "", "format": "password"},
+                },
+                "language": {
+                    "label": "Error message language",
+                    "description": "Language of TRTC's error messages.",
+                    "schema": {"type": "string", "default": "en-US", "enum": ["en-US", "zh-CN"]},
+                },
+            },
+        ),
+    ),
 )
 
 SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROWS})
@@ -126,6 +169,7 @@ SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROW
 # Defaults of the public constructors' ``<service>_conn_id`` parameters.
 SCENEXT_CONN_ID = SERVICES["scenext"].default_conn_id
 ZEGO_CONN_ID = SERVICES["zego"].default_conn_id
+TRTC_CONN_ID = SERVICES["trtc"].default_conn_id
 
 
 def service_info(service: str) -> Service:

@@ -234,3 +234,29 @@ class AvatarTaskSensor(BaseSensorOperator):
         value = result_from_event(event, service=self.service, remote_task_id=self.remote_task_id)
         self.log.info("%s task %s reached %s", self.service, self.remote_task_id, value.get("state"))
         return value
+
+
+class AvatarStreamSensor(AvatarTaskSensor):
+    """Base of the live-stream sensors (ZEGO, TRTC): wait until a stream is live (STREAMING) by
+    default, or with ``target_states={"STOPPED"}`` until it has ended.
+
+    Stream services drop ended tasks, so "not found" is read with this wait's history: STOPPED
+    once the stream was seen live (or ``stop_requested`` is set), FAILED if it was seen only
+    before going live. Reschedule mode forgets what earlier pokes saw, so it is refused for a
+    STOPPED wait unless ``stop_requested`` says the stream was stopped or is known to have been live.
+
+    :param stop_requested: a stop was sent for this stream (or it is known to have been live), so
+        "not found" means it has ended.
+    """
+
+    def __init__(self, *, service: str, stop_requested: bool = False, **kwargs: Any) -> None:
+        super().__init__(service=service, **kwargs)
+        self.stop_requested = stop_requested
+        if stop_requested:
+            self._seen.add(TaskState.STOPPING)
+        elif self.mode == "reschedule" and TaskState.STOPPED in (self.target_states or ()):
+            raise ValueError(
+                "reschedule mode cannot remember between pokes that the stream was live, so a gone stream "
+                "would read as FAILED: set stop_requested=True (the stream was stopped or is known to have "
+                "been live), or use poke or deferrable mode"
+            )

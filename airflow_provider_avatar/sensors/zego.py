@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from airflow_provider_avatar.sensors.base import AvatarTaskSensor, conn_id_alias
+from airflow_provider_avatar.sensors.base import AvatarStreamSensor, conn_id_alias
 from airflow_provider_avatar.services import ZEGO_CONN_ID
 from airflow_provider_avatar.status import TaskState
 
 
-class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
+class ZegoDigitalHumanStreamSensor(AvatarStreamSensor):
     """Wait until a digital-human stream is live (STREAMING); fail if it FAILED or STOPPED first.
 
     With ``target_states={"STOPPED"}`` it waits for the stream to end instead (a stop, its TTL
@@ -50,16 +50,8 @@ class ZegoDigitalHumanStreamSensor(AvatarTaskSensor):
             service="zego",
             remote_task_id=remote_task_id,
             conn_id=zego_conn_id,
+            stop_requested=stop_requested,
             poll_interval=poll_interval,
             target_states=target_states,
             **kwargs,
         )
-        self.stop_requested = stop_requested
-        if stop_requested:
-            self._seen.add(TaskState.STOPPING)
-        elif self.mode == "reschedule" and TaskState.STOPPED in (self.target_states or ()):
-            raise ValueError(
-                "reschedule mode cannot remember between pokes that the stream was live, so a gone stream "
-                "would read as FAILED: set stop_requested=True (the stream was stopped or is known to have "
-                "been live), or use poke or deferrable mode"
-            )
