@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT
 from airflow_provider_avatar.services import TRTC_CONN_ID
 
 if TYPE_CHECKING:
