@@ -181,20 +181,19 @@ class TrtcTask:
     play_seconds: float
     #: Why it ends on its own: ``"media"`` (RepeatNum plays), ``"max_duration"``, ``"idle"`` or ``"never"``.
     natural_reason: str
+    #: When the current source started playing (the start, or the last StreamUrl update).
+    play_start: float
     broken: bool = False
-    play_start: float = 0.0
     paused_at: float | None = None
     paused_total: float = 0.0
     stop_at: float | None = None
     volume: int = 100
     tempo: float = 1.0
     body: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: Refreshed by ``TrtcSim.task()``: Describe's answer now and why the ingest ended (None: not ended).
+    #: Refreshed by ``TrtcSim.task()``: Describe's answer now, and why the ingest ended (None: not ended;
+    #: ``"broken"``: never ingested).
     status: str = NOT_EXIST
     end_reason: str | None = None
-
-    def __post_init__(self) -> None:
-        self.play_start = self.play_start or self.started_at
 
     def end(self) -> tuple[float, str]:
         """When the ingest ends (or ended) and why: ``"stop"``, ``"paused"`` or the natural reason."""
@@ -374,6 +373,7 @@ class TrtcSim(ServiceSim):
             started_at=now + self.start_delay,
             play_seconds=play_seconds,
             natural_reason=reason,
+            play_start=now + self.start_delay,
             broken="broken" in url,
             volume=body.get("Volume", 100),
             tempo=body.get("Tempo", 1.0),
