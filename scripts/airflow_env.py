@@ -31,10 +31,17 @@ AIRFLOW = (sys.executable, "-m", "airflow")
 
 def connection_env(info: Mapping[str, Any], api_key: str) -> dict[str, str]:
     """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` for every simulated service, from the simulator's ready line
-    (``services``: API base URLs; ``logins``: account ids such as ZEGO's AppId)."""
+    (``services``: API base URLs; ``logins``: account ids such as ZEGO's AppId; ``extras`` and
+    ``secret_extras``: TRTC's region, SdkAppId and the extras that take the key)."""
     from airflow_provider_avatar.testing.simulator import connection_env as simulated
 
-    return simulated(info["services"], api_key, info.get("logins") or {})
+    return simulated(
+        info["services"],
+        api_key,
+        info.get("logins") or {},
+        extras=info.get("extras"),
+        secret_extras=info.get("secret_extras"),
+    )
 
 
 def airflow_env(home: Path, dags_folder: Path, **settings: str) -> dict[str, str]:

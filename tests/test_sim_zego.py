@@ -484,7 +484,7 @@ def test_real_clock_round_trip_and_info(sim: Simulator) -> None:
     after = time.time()
     assert status(sim, task_id) == 1
     info = sim.info()
-    assert info["logins"] == {"zego": DEFAULT_APP_ID}
+    assert info["logins"]["zego"] == DEFAULT_APP_ID
     assert info["summary"]["zego"] == {"tasks": 1, "live": 1} and info["summary"]["scenext"] == {}
     assert info["services"]["zego"] == sim.url("zego")
     over_http = requests.get(f"{sim.base_url}/_sim/info", timeout=5).json()

@@ -2,7 +2,8 @@
 
 One aiohttp server (two ports: API and file host, so downloads cross origins like in production)
 runs in a background thread or as ``python -m airflow_provider_avatar.testing.simulator``.
-Each service lives under ``/<service>/...`` and is implemented in ``sim_<service>.py``.
+Each service lives under ``/<service>/...`` (TRTC, whose SDK always posts to ``/``, serves ``POST /``
+with an ``X-TC-Action`` header) and is implemented in ``sim_<service>.py``.
 
 It offers per-task scripted timelines, fault injection (error rate, 429 with Retry-After,
 latency, HTML error bodies, connection resets, read timeouts, truncated downloads), a request
@@ -26,7 +27,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -124,6 +125,11 @@ class ServiceSim:
     """Base of one simulated service: routes under ``/<name>/`` sharing the ``SimState``."""
 
     name: str = ""
+    #: Where the API lives under the simulator's base URL: ``None`` is ``/<name>``; ``""`` is the root,
+    #: for an SDK that always posts to ``/`` (the service then claims its requests with ``serves_root``).
+    url_path: str | None = None
+    #: Connection extras that take the service's key (secrets), e.g. TRTC's ``sdk_secret_key``.
+    secret_extras: tuple[str, ...] = ()
 
     def __init__(self, state: SimState, default_duration: float = 3.0) -> None:
         self.state = state
@@ -144,6 +150,23 @@ class ServiceSim:
         """A few live counters for ``info()`` (e.g. tasks still billable)."""
         return {}
 
+    @property
+    def path(self) -> str:
+        return f"/{self.name}" if self.url_path is None else self.url_path
+
+    def serves_root(self, request: web.BaseRequest) -> bool:
+        """Whether a request to ``/`` is for this service (only asked when ``url_path`` is ``""``)."""
+        return False
+
+    @property
+    def public_extra(self) -> dict[str, Any]:
+        """Connection extras a client needs besides URL, login and key, none of them secret (for ``info()``)."""
+        return {}
+
+    def connection_extra(self, key: str) -> dict[str, Any]:
+        """Every connection extra this service needs: ``public_extra`` plus ``secret_extras`` set to ``key``."""
+        return {**self.public_extra, **dict.fromkeys(self.secret_extras, key)}
+
 
 def _load_services(state: SimState, default_duration: float) -> dict[str, ServiceSim]:
     """One simulated service per row of the service registry."""
@@ -152,17 +175,23 @@ def _load_services(state: SimState, default_duration: float) -> dict[str, Servic
     return {key: load(row.simulator_path)(state, default_duration) for key, row in SERVICES.items()}
 
 
-def _service_of(path: str) -> str:
-    first = path.lstrip("/").split("/", 1)[0]
-    return first or "root"
+def _service_of(request: web.BaseRequest, services: Mapping[str, ServiceSim]) -> str:
+    """The service a request is for: the first path segment, or a root service that claims it."""
+    first = request.path.lstrip("/").split("/", 1)[0]
+    if first:
+        return first
+    for name, sim in services.items():
+        if sim.url_path == "" and sim.serves_root(request):
+            return name
+    return "root"
 
 
-def _make_middleware(state: SimState) -> Callable[..., Any]:
+def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Callable[..., Any]:
     """Log each request and inject the service's faults before its handler runs."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        service = _service_of(request.path)
+        service = _service_of(request, services)
         arrived = state.clock()  # what a server's rate window counts
         started = time.perf_counter()
         fault = None
@@ -202,8 +231,8 @@ def _make_middleware(state: SimState) -> Callable[..., Any]:
 
 def _log_request(request: web.Request, status: int, fault: str | None, seconds: float) -> None:
     # The path only: query strings carry signatures (file URLs, ZEGO); ZEGO's Action is the one
-    # query parameter shown, as its path alone does not say what was called.
-    action = request.query.get("Action")
+    # query parameter shown, as its path alone does not say what was called (TRTC's is a header).
+    action = request.query.get("Action") or request.headers.get("X-TC-Action")
     request_log.info(
         "%s %s%s -> %s fault=%s %.1f ms",
         request.method,
@@ -294,7 +323,10 @@ class Simulator:
 
     def url(self, service: str) -> str:
         """The API base URL to put in a connection's host for ``service``."""
-        return f"{self.base_url}/{service}/api" if service == "scenext" else f"{self.base_url}/{service}"
+        if service == "scenext":
+            return f"{self.base_url}/scenext/api"
+        sim = self.services.get(service)
+        return f"{self.base_url}{sim.path if sim is not None else '/' + service}"
 
     def set_faults(self, service: str, faults: Faults | None) -> None:
         if faults is None:
@@ -316,7 +348,9 @@ class Simulator:
     def build_app(self) -> web.Application:
         from airflow_provider_avatar.testing import sim_files
 
-        app = web.Application(middlewares=[_reset_middleware, _make_middleware(self.state)], client_max_size=32 * 2**20)
+        app = web.Application(
+            middlewares=[_reset_middleware, _make_middleware(self.state, self.services)], client_max_size=32 * 2**20
+        )
         for sim in self.services.values():
             app.add_routes(sim.routes())
         app.add_routes(sim_files.routes(self.state))
@@ -419,33 +453,56 @@ class Simulator:
             "services": {name: self.url(name) for name in self.services},
             "counts": dict(self.state.counts),
             "logins": {name: sim.login for name, sim in self.services.items() if sim.login is not None},
+            # Extras a connection needs (TRTC: region, SdkAppId) and those that take the key (secrets).
+            "extras": {name: sim.public_extra for name, sim in self.services.items() if sim.public_extra},
+            "secret_extras": {
+                name: list(sim.secret_extras) for name, sim in self.services.items() if sim.secret_extras
+            },
             "summary": {name: sim.summary() for name, sim in self.services.items()},
         }
 
     def connection_env(self, *services: str, **extra: Any) -> dict[str, str]:
-        """:func:`connection_env` for ``services`` (default: all) with this simulator's URLs, logins
-        and keys; ``extra`` adds connection extras."""
+        """:func:`connection_env` for ``services`` (default: all) with this simulator's URLs, logins,
+        keys and service extras; ``extra`` adds connection extras."""
         info = self.info()
         names = services or tuple(self.services)
         keys = {name: self.state.key_for(name) for name in names}
-        return connection_env({n: info["services"][n] for n in names}, keys, info["logins"], **extra)
+        return connection_env(
+            {n: info["services"][n] for n in names},
+            keys,
+            info["logins"],
+            extras=info["extras"],
+            secret_extras=info["secret_extras"],
+            **extra,
+        )
 
 
 def connection_env(
-    services: Mapping[str, str], keys: Mapping[str, str] | str, logins: Mapping[str, str], **extra: Any
+    services: Mapping[str, str],
+    keys: Mapping[str, str] | str,
+    logins: Mapping[str, str],
+    *,
+    extras: Mapping[str, Mapping[str, Any]] | None = None,
+    secret_extras: Mapping[str, Sequence[str]] | None = None,
+    **extra: Any,
 ) -> dict[str, str]:
     """``AIRFLOW_CONN_<SERVICE>_DEFAULT`` (Airflow's JSON form) for simulated services: base URL
-    (``services``), login (ZEGO's AppId), key, downloads from loopback allowed, plus ``extra``.
+    (``services``), login (ZEGO's AppId, TRTC's SecretId), key, downloads from loopback allowed, the
+    service's ``extras`` (TRTC: region, SdkAppId), its ``secret_extras`` set to its key (TRTC's SDK
+    secret key), plus ``extra``.
 
-    Also usable from another process with the ready line's ``services`` and ``logins``.
+    Also usable from another process with the ready line's ``services``, ``logins``, ``extras`` and
+    ``secret_extras``.
     """
     env = {}
     for name, url in services.items():
+        key = keys if isinstance(keys, str) else keys[name]
         conn: dict[str, Any] = {"conn_type": name, "host": url}
         if logins.get(name) is not None:
             conn["login"] = logins[name]
-        conn["password"] = keys if isinstance(keys, str) else keys[name]
-        conn["extra"] = {"allow_private_hosts": True, **extra}
+        conn["password"] = key
+        own = {**(extras or {}).get(name, {}), **dict.fromkeys((secret_extras or {}).get(name, ()), key)}
+        conn["extra"] = {"allow_private_hosts": True, **own, **extra}
         env[f"AIRFLOW_CONN_{name.upper()}_DEFAULT"] = json.dumps(conn)
     return env
 
@@ -471,7 +528,8 @@ def main(argv: list[str] | None = None) -> None:
     add(
         "--api-key",
         default=DEFAULT_API_KEY,
-        help="key (ZEGO: ServerSecret) every service accepts (default: %(default)s)",
+        help="key every service accepts (ZEGO: ServerSecret; TRTC: SecretKey and SDK secret key) "
+        "(default: %(default)s)",
     )
     add(
         "--log-requests",
