@@ -119,6 +119,20 @@ _ROWS = (
             hidden=("port", "schema"),
         ),
     ),
+    Service(
+        key="trtc",
+        name="Tencent Cloud TRTC",
+        doc_url="https://www.tencentcloud.com/document/api/647/57835",
+        hook="TrtcHook",
+        simulator="TrtcSim",
+        default_base_url="https://trtc.tencentcloudapi.com",
+        default_max_qps=20.0,
+        form=ConnectionForm(
+            relabel={"host": "API endpoint", "login": "SecretId", "password": "SecretKey"},
+            placeholders={"login": "SecretId (AKID...)", "password": "SecretKey"},
+            hidden=("port", "schema"),
+        ),
+    ),
 )
 
 SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROWS})
@@ -126,6 +140,7 @@ SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROW
 # Defaults of the public constructors' ``<service>_conn_id`` parameters.
 SCENEXT_CONN_ID = SERVICES["scenext"].default_conn_id
 ZEGO_CONN_ID = SERVICES["zego"].default_conn_id
+TRTC_CONN_ID = SERVICES["trtc"].default_conn_id
 
 
 def service_info(service: str) -> Service:
