@@ -80,7 +80,8 @@ def after_error(
     """What a failed status read means for a wait (shared by the trigger and poke mode).
 
     Returns the end state the error stands for, or ``None`` to poll again; raises the error
-    that ends the wait (``exc`` itself, or :func:`never_found` for a task never seen).
+    that ends the wait (``exc`` itself, or :func:`never_found` for a task never seen, unless the
+    service reads that as an end state: ``ServiceProtocol.status_when_never_found``).
     """
     gone = status_for_error(protocol, exc, seen=seen)
     if gone is not None:
@@ -95,6 +96,9 @@ def after_error(
     ):
         return None
     if isinstance(exc, AvatarNotFoundError) and not seen:
+        ended = protocol.status_when_never_found(exc)
+        if ended is not None:
+            return ended
         raise never_found(exc) from exc
     raise exc
 

@@ -156,6 +156,15 @@ class ServiceProtocol:
         states = ", ".join(sorted(s.value for s in seen))
         return gone_status(exc, TaskState.FAILED, f"task was no longer found after it was seen {states}")
 
+    def status_when_never_found(self, exc: AvatarNotFoundError) -> TaskStatus | None:
+        """What "task not found" means for a task this wait never saw, once the not-found grace is over.
+
+        ``None`` (the default) keeps it the "task was never found" error: most often a wrong id.
+        A service whose failed tasks simply vanish (TRTC: a start that fails becomes ``NotExist``)
+        returns an end state instead.
+        """
+        return None
+
     def error_message(self, response: ApiResponse) -> str:
         """The service's own error text from a body; subclasses read their envelope."""
         return _snippet(response.body) or f"HTTP {response.status}"
