@@ -93,6 +93,14 @@ def use_connection(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Callable[
 
 
 @pytest.fixture
+def trtc_conn(use_connection: Callable[..., Simulator], monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """``trtc_default`` (SecretId + sentinel SecretKey and SDK secret key, region, SdkAppId) on the simulator."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)  # the Tencent SDK honours them; the simulator is on loopback
+    return use_connection("trtc")
+
+
+@pytest.fixture
 def scenext_conn(use_connection: Callable[..., Simulator]) -> Simulator:
     """``scenext_default`` pointing at the simulator (loopback downloads allowed)."""
     return use_connection("scenext")
@@ -111,9 +119,15 @@ def fake_clock(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     Every sleep is instant and every time read exact, so timing assertions hold on any machine.
     """
     import airflow.sdk.bases.sensor as airflow_sensor
+    import TLSSigAPIv2
+    from tencentcloud.common import abstract_client
 
     clock = FakeClock()
     monkeypatch.setattr(sim.state, "clock", clock.time)
+    # The Tencent SDK signs with its own time.time() and TLSSigAPIv2 stamps UserSigs with it:
+    # both must agree with the simulator's clock, which checks them.
+    monkeypatch.setattr(abstract_client, "time", SimpleNamespace(time=clock.time))
+    monkeypatch.setattr(TLSSigAPIv2, "time", SimpleNamespace(time=clock.time))
     # BaseSensorOperator's poke loop sleeps and measures its timeout itself.
     monkeypatch.setattr(airflow_sensor, "time", SimpleNamespace(sleep=clock.sleep, monotonic=clock.monotonic))
     monkeypatch.setattr(

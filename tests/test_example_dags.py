@@ -6,11 +6,12 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_provider_avatar.testing.simulator import Simulator, sample_video
-from tests.conftest import REPO, SENTINEL_KEY, SENTINEL_ZEGO_SECRET
+from tests.conftest import REPO, SENTINEL_KEY, SENTINEL_ZEGO_SECRET, SENTINELS
 
 DAGS = REPO / "dags_examples"
 
@@ -100,3 +101,77 @@ def test_zego_teardown_stops_the_stream_when_the_drive_fails(
     assert zego.task(task_id).end_reason == "stop"
     text = logs()
     assert "400000004" in text and SENTINEL_ZEGO_SECRET not in text
+
+
+def _trtc_states(run: Any) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def test_trtc_example_runs_green_and_leaves_no_ingest(
+    trtc_conn: Simulator, airflow_db: None, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
+) -> None:
+    monkeypatch.setenv("AVATAR_EXAMPLE_POLL_INTERVAL", "0.2")
+    trtc = trtc_conn.services["trtc"]
+    dag = _dagbag().get_dag("example_trtc_stream_ingest")  # type: ignore[attr-defined]
+    run = dag.test(run_conf={"stream_url": "https://media.test/intro.mp4?sim_seconds=1.5"})
+    assert run.state == "success", logs()[-3000:]
+    assert set(_trtc_states(run).values()) == {"success"}
+    xcoms = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()}
+    task_id = xcoms["start_ingest"]
+    assert xcoms["wait_until_live"]["state"] == "STREAMING"
+    assert xcoms["wait_until_played"]["state"] == "STOPPED"
+    # the media ran out before the teardown: it finds the task already ended
+    assert xcoms["stop_ingest"] == {"remote_task_id": task_id, "outcome": "already_stopped"}
+    assert len(trtc.start_bodies) == 1 and trtc.summary()["live"] == 0
+    assert trtc.start_bodies[0]["IdleTimeout"] == 60
+    secret = SENTINELS["trtc"]  # the SecretKey and the SDK secret key of the connection
+    everything = logs() + repr(xcoms)
+    assert secret not in everything
+    metadata_db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    assert secret.encode() not in metadata_db.read_bytes()
+
+
+TEARDOWN_DAG = """
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_avatar.operators.trtc import TrtcStartStreamIngestOperator, TrtcStopStreamIngestOperator
+
+with DAG("trtc_teardown_check", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    start = TrtcStartStreamIngestOperator(
+        task_id="start_ingest", room_id="room-1", stream_url="https://media.test/live.flv?sim_seconds=3600"
+    )
+
+    @task
+    def announce(task_id: str) -> None:
+        raise RuntimeError("the step between start and stop failed")
+
+    stop = TrtcStopStreamIngestOperator(task_id="stop_ingest", remote_task_id=start.output)
+    start >> announce(start.output) >> stop.as_teardown(setups=start)
+"""
+
+
+def test_trtc_teardown_stops_the_ingest_when_a_step_fails(
+    trtc_conn: Simulator,
+    airflow_db: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    logs: Callable[[], str],
+) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from airflow import settings
+
+    (tmp_path / "trtc_teardown_check.py").write_text(TEARDOWN_DAG)
+    # dag.test() re-parses the dags-folder bundle, which is settings.DAGS_FOLDER: point it at this DAG.
+    monkeypatch.setattr(settings, "DAGS_FOLDER", str(tmp_path))
+    dag = DagBag(dag_folder=str(tmp_path)).get_dag("trtc_teardown_check")
+    run = dag.test()
+    assert _trtc_states(run) == {"start_ingest": "success", "announce": "failed", "stop_ingest": "success"}, logs()[
+        -3000:
+    ]
+    assert run.state == "failed"
+    trtc = trtc_conn.services["trtc"]
+    assert trtc.summary()["live"] == 0 and trtc.stop_calls == 1
+    assert SENTINELS["trtc"] not in logs()
