@@ -159,9 +159,8 @@ def test_trtc_teardown_stops_the_ingest_when_a_step_fails(
     monkeypatch: pytest.MonkeyPatch,
     logs: Callable[[], str],
 ) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
     from airflow import settings
+    from airflow.dag_processing.dagbag import DagBag
 
     (tmp_path / "trtc_teardown_check.py").write_text(TEARDOWN_DAG)
     # dag.test() re-parses the dags-folder bundle, which is settings.DAGS_FOLDER: point it at this DAG.
