@@ -147,17 +147,19 @@ _ROWS = (
                     "label": "SDK secret key",
                     "description": "The application's SDK secret key (TRTC console), used to generate the "
                     "robot user's UserSig. Optional when every start passes a UserSig.",
-                    "schema": {"type": "string", "default": "", "format": "password"},
+                    # No default: Airflow's form shows any value of a secret-named field as "***" and
+                    # would save that; null (unset) is read as absent.
+                    "schema": {"type": ["string", "null"], "format": "password"},
                 },
                 "session_token": {
                     "label": "Session token",
                     "description": "Only for temporary (STS) credentials.",
-                    "schema": {"type": "string", "default": "", "format": "password"},
+                    "schema": {"type": ["string", "null"], "format": "password"},
                 },
                 "language": {
                     "label": "Error message language",
                     "description": "Language of TRTC's error messages.",
-                    "schema": {"type": "string", "default": "en-US", "enum": ["en-US", "zh-CN"]},
+                    "schema": {"type": ["string", "null"], "default": "en-US", "enum": ["en-US", "zh-CN"]},
                 },
             },
         ),

@@ -37,6 +37,8 @@ STEP_LIMIT = 30.0  # seconds for one thing to appear in the browser
 #: Credentials typed into the form; the saved connection is read back and checked with the hook.
 FORM_SECRET = "form-check-secret"
 FORM_LOGIN = "1234567890"
+#: What the check types into a connection type's required extra fields (the form cannot be saved without).
+REQUIRED_SAMPLES = {"region": "ap-singapore", "sdk_app_id": "1400000001"}
 
 
 def _ref(element: dict[str, str]) -> str:
@@ -139,6 +141,10 @@ def check_form(wd: WebDriver, base: str, conn_type: str, hook_name: str, out: Pa
     wd.click_text(f"{DIALOG} button[aria-expanded]", "Extra Fields")
     wd.wait_js(f"return !!document.querySelector('{DIALOG} [id^=element_]')", what="the extra fields")
     time.sleep(1)  # let the accordion finish opening before the screenshot
+    fields = {c["connection-type"]: c["conn-fields"] for c in get_provider_info()["connection-types"]}[conn_type]
+    for name, spec in fields.items():
+        if "null" not in spec["schema"]["type"]:  # required: the form cannot be saved without it
+            wd.type(f"{DIALOG} #element_{name}", REQUIRED_SAMPLES[name])
     wd.screenshot(DIALOG, out / f"{conn_type}-fields.png")
     problems = (
         [f"{conn_type}: a field shows 'null'"]
@@ -146,16 +152,22 @@ def check_form(wd: WebDriver, base: str, conn_type: str, hook_name: str, out: Pa
         else []
     )
     wd.click_text(f"{DIALOG} button[aria-expanded]", "Extra Fields JSON")
-    text = wd.wait_js(f"return document.querySelector('{DIALOG} .view-lines')?.innerText", what="the Extra JSON")
+    wd.wait_js(f"return document.querySelector('{DIALOG} .view-lines')?.innerText", what="the Extra JSON")
     time.sleep(1)
     wd.screenshot(DIALOG, out / f"{conn_type}-json.png")
-    shown = json.loads(text.replace("\u00a0", " "))
-    (out / f"{conn_type}.extra.json").write_text(json.dumps(shown, indent=2) + "\n")
-    problems += [f"{conn_type}: the Extra JSON holds {name}: null" for name, value in shown.items() if value is None]
     wd.click_text(f"{DIALOG} button", "Save")
     wd.wait_js(f"return !document.querySelector('{DIALOG}')", what="the form to save and close")
     saved = wd.fetch_json(f"/api/v2/connections/{conn_id}")
+    # The API masks secret-named values as "***"; the saved extra is otherwise what the form showed.
     extra = json.loads(saved.get("extra") or "{}")
+    (out / f"{conn_type}.extra.json").write_text(json.dumps(extra, indent=2) + "\n")
+    # A secret field starts unset (null): Airflow shows any value of a secret-named field as "***".
+    secret = {name for name, spec in fields.items() if spec["schema"].get("format") == "password"}
+    problems += [
+        f"{conn_type}: the saved extra holds {name}: null"
+        for name, value in extra.items()
+        if value is None and name not in secret
+    ]
     config = hook_class(conn_type)(conn_id).build_config(
         saved.get("host"), saved.get("port"), saved.get("schema"), saved.get("login"), FORM_SECRET, extra
     )

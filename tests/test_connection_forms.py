@@ -8,7 +8,7 @@ a ``null`` value shows up as ``"name": null`` there (and as "null" in a select w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -22,6 +22,7 @@ from airflow_provider_avatar.connection_form import (
 )
 from airflow_provider_avatar.hooks.base import AvatarBaseHook, HookConfig
 from airflow_provider_avatar.hooks.scenext import ScenextHook
+from airflow_provider_avatar.hooks.trtc import TrtcHook
 from airflow_provider_avatar.hooks.zego import ZegoDigitalHumanHook
 from airflow_provider_avatar.services import SERVICES
 
@@ -51,6 +52,13 @@ class Form:
     placeholders: Mapping[str, str]
     defaults: Mapping[str, Any]
     labels: Mapping[str, str]
+    #: Fields the UI must mark as required (their type excludes null); every other one may be cleared.
+    required: frozenset[str] = frozenset()
+    #: Secret fields start unset (null): Airflow's API shows any value of a secret-named field as "***",
+    #: which the form would then save as the secret.
+    secrets: frozenset[str] = frozenset()
+    #: What a user must type into the required fields before saving.
+    filled: Mapping[str, str] = field(default_factory=dict)
 
 
 FORMS = [
@@ -78,6 +86,39 @@ FORMS = [
         },
         defaults={"max_qps": SERVICES["zego"].default_max_qps, **COMMON_DEFAULTS},
         labels={"max_qps": "Max requests per second", **COMMON_LABELS},
+    ),
+    Form(
+        conn_type="trtc",
+        hook=TrtcHook,
+        hook_name="Tencent Cloud TRTC",
+        hidden=frozenset({"port", "url_schema"}),
+        titles={"host": "API endpoint", "login": "SecretId", "password": "SecretKey"},
+        placeholders={
+            "host": SERVICES["trtc"].default_base_url,
+            "login": "SecretId (AKID...) of a CAM API key",
+            "password": "SecretKey of that API key",
+        },
+        defaults={
+            "max_qps": SERVICES["trtc"].default_max_qps,
+            **COMMON_DEFAULTS,
+            "region": "",
+            "sdk_app_id": "",
+            "sdk_secret_key": None,
+            "session_token": None,
+            "language": "en-US",
+        },
+        labels={
+            "max_qps": "Max requests per second",
+            **COMMON_LABELS,
+            "region": "Region",
+            "sdk_app_id": "SDKAppID",
+            "sdk_secret_key": "SDK secret key",
+            "session_token": "Session token",
+            "language": "Error message language",
+        },
+        required=frozenset({"region", "sdk_app_id"}),
+        secrets=frozenset({"sdk_secret_key", "session_token"}),
+        filled={"region": "ap-singapore", "sdk_app_id": "1400000001"},
     ),
 ]
 
@@ -118,19 +159,22 @@ def test_extra_fields_show_their_defaults_and_never_null(hook_meta: dict[str, di
     assert {name: spec["schema"]["title"] for name, spec in fields.items()} == form.labels
     assert prefilled_extra(hook_meta[form.conn_type]) == form.defaults
     for name, spec in fields.items():
+        if name in form.secrets:
+            assert spec["value"] is None and spec["schema"]["format"] == "password", name
+            continue
         assert spec["value"] not in (None, "null"), name
         assert spec["description"], name
         assert None not in spec["schema"].get("enum", []), f"{name}: the UI would offer (and show) 'null'"
         # a cleared field must stay valid: the UI marks fields whose type excludes null as required
-        assert "null" in spec["schema"]["type"], name
+        assert ("null" not in spec["schema"]["type"]) == (name in form.required), name
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: f.conn_type)
 def test_the_form_shows_what_the_hook_does(hook_meta: dict[str, dict[str, Any]], form: Form) -> None:
     """Saved untouched, cleared (null) or absent: the hook runs with the same settings."""
-    untouched = prefilled_extra(hook_meta[form.conn_type])
-    cleared = dict.fromkeys(untouched)
-    settings = [config(form, extra) for extra in (untouched, cleared, {})]
+    untouched = {**prefilled_extra(hook_meta[form.conn_type]), **form.filled}
+    cleared = {**dict.fromkeys(untouched), **form.filled}
+    settings = [config(form, extra) for extra in (untouched, cleared, dict(form.filled))]
     assert [
         (c.max_qps, c.connect_timeout, c.read_timeout, c.max_attempts, c.allow_private_hosts) for c in settings
     ] == [
