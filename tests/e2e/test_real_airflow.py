@@ -44,6 +44,10 @@ pytestmark = pytest.mark.e2e
 
 DAG_FILE = REPO / "dags_examples" / "example_scenext_video.py"
 DAG_ID = "example_scenext_video"
+#: The live-stream example runs beside it: a TRTC ingest relayed, awaited live and to its end, stopped.
+TRTC_DAG_FILE = REPO / "dags_examples" / "example_trtc_stream_ingest.py"
+TRTC_DAG_ID = "example_trtc_stream_ingest"
+TRTC_CONF = '{"stream_url": "https://media.test/intro.mp4?sim_seconds=12"}'
 RUN_ID = "e2e_run"
 COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 #: Long enough that the sensor's first check sees IN_PROGRESS and defers to the triggerer.
@@ -74,7 +78,7 @@ class Deployment:
     def diagnostics(self) -> str:
         """Tails of every component log and of every task/trigger log, for assertion messages."""
         parts = [f"\n--- {name}.log (tail) ---\n{tail(self.logs / f'{name}.log')}" for name in self.procs]
-        for path in sorted((self.home / "logs").glob(f"dag_id={DAG_ID}/**/*.log")):
+        for path in sorted((self.home / "logs").glob("dag_id=*/**/*.log")):
             parts.append(f"\n--- {path.relative_to(self.home)} (tail) ---\n{tail(path, 25)}")
         return "".join(parts)
 
@@ -88,6 +92,7 @@ def api_key() -> str:
 def e2e_simulator(api_key: str) -> Iterator[Simulator]:
     """The simulator in a thread of this process (so its request log can be inspected)."""
     sim = Simulator(api_keys=dict.fromkeys(SERVICES, api_key), task_duration=SIM_TASK_SECONDS).start()
+    sim.services["trtc"].start_delay = 4.0  # type: ignore[attr-defined]  # the live wait defers first
     try:
         yield sim
     finally:
@@ -100,6 +105,7 @@ def deployment(tmp_path: Path, e2e_simulator: Simulator, api_key: str) -> Iterat
     dags = tmp_path / "dags"
     dags.mkdir()
     shutil.copy(DAG_FILE, dags)
+    shutil.copy(TRTC_DAG_FILE, dags)
     port = free_port()
     dep = Deployment(
         home=tmp_path / "airflow-home", env={}, logs=tmp_path / "component-logs", videos=tmp_path / "videos", port=port
@@ -145,12 +151,13 @@ def wait_until_ready(dep: Deployment) -> None:
                     healthy = response.status == 200
             except OSError:
                 pass
-        parsed = bool(
+        parsed = all(
             query(
                 dep.db,
                 "SELECT 1 FROM dag JOIN serialized_dag USING (dag_id) WHERE dag_id = ? AND NOT is_paused",
-                DAG_ID,
+                dag_id,
             )
+            for dag_id in (DAG_ID, TRTC_DAG_ID)
         )
         time.sleep(1)
     assert healthy and parsed, (
@@ -158,13 +165,13 @@ def wait_until_ready(dep: Deployment) -> None:
     )
 
 
-def wait_for_run(dep: Deployment) -> str:
+def wait_for_run(dep: Deployment, dag_id: str = DAG_ID) -> str:
     """Bounded wait for the run to finish; returns its state."""
     deadline = time.monotonic() + RUN_LIMIT
     state = "missing"
     while time.monotonic() < deadline:
         assert not dep.dead(), f"{dep.dead()} during the run{dep.diagnostics()}"
-        rows = query(dep.db, "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", DAG_ID, RUN_ID)
+        rows = query(dep.db, "SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, RUN_ID)
         state = rows[0][0] if rows else state
         if state in ("success", "failed"):
             return str(state)
@@ -177,6 +184,9 @@ def test_example_dag_on_real_airflow(deployment: Deployment, e2e_simulator: Simu
     wait_until_ready(dep)
     trigger_log = dep.logs / "dags-trigger.log"
     code = run_logged([*AIRFLOW, "dags", "trigger", DAG_ID, "--run-id", RUN_ID], trigger_log, dep.env, 120)
+    assert code == 0, f"airflow dags trigger exited {code}:\n{tail(trigger_log)}"
+    trtc_trigger = [*AIRFLOW, "dags", "trigger", TRTC_DAG_ID, "--run-id", RUN_ID, "--conf", TRTC_CONF]
+    code = run_logged(trtc_trigger, trigger_log, dep.env, 120)
     assert code == 0, f"airflow dags trigger exited {code}:\n{tail(trigger_log)}"
 
     state = wait_for_run(dep)
@@ -200,6 +210,21 @@ def test_example_dag_on_real_airflow(deployment: Deployment, e2e_simulator: Simu
     assert len(creates) == 1, f"expected exactly one gen_video, saw {seen}"
     assert all(r.authorization == f"Bearer {api_key}" for r in requests), "a request lacked the API key"
 
+    # The stream example: one ingest started, waited for in the triggerer, and stopped by the teardown.
+    state = wait_for_run(dep, TRTC_DAG_ID)
+    tasks = query(
+        dep.db, "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?", TRTC_DAG_ID, RUN_ID
+    )
+    assert state == "success", f"run {RUN_ID} of {TRTC_DAG_ID} is {state}; tasks {tasks}{dep.diagnostics()}"
+    trtc = e2e_simulator.services["trtc"]
+    assert len(trtc.start_bodies) == 1, f"expected exactly one StartStreamIngest, saw {trtc.start_bodies}"  # type: ignore[attr-defined]
+    assert trtc.summary()["live"] == 0 and trtc.stop_calls == 1  # type: ignore[attr-defined]
+    trtc_trigger_logs = [
+        p for p in (dep.home / "logs").rglob("*.log.trigger.*.log") if f"dag_id={TRTC_DAG_ID}" in p.parts
+    ]
+    assert trtc_trigger_logs, f"no triggerer log for {TRTC_DAG_ID}{dep.diagnostics()}"
+
+    # api_key is every service's secret here: Scenext's key, TRTC's SecretKey and SDK secret key.
     secret = api_key.encode()
     logs = [*(dep.home / "logs").rglob("*"), *dep.logs.rglob("*")]
     leaks = [p for p in logs if p.is_file() and secret in p.read_bytes()]
