@@ -125,10 +125,12 @@ def test_trtc_example_runs_green_and_leaves_no_ingest(
     assert len(trtc.start_bodies) == 1 and trtc.summary()["live"] == 0
     assert trtc.start_bodies[0]["IdleTimeout"] == 60
     secret = SENTINELS["trtc"]  # the SecretKey and the SDK secret key of the connection
+    user_sig = trtc.start_bodies[0]["UserSig"]  # generated for the robot user, sent only to TRTC
     everything = logs() + repr(xcoms)
-    assert secret not in everything
-    metadata_db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
-    assert secret.encode() not in metadata_db.read_bytes()
+    metadata_db = (Path(os.environ["AIRFLOW_HOME"]) / "airflow.db").read_bytes()
+    for value in (secret, user_sig):
+        assert value not in everything
+        assert value.encode() not in metadata_db  # trigger kwargs, XCom, rendered fields, logs tables
 
 
 TEARDOWN_DAG = """
