@@ -8,6 +8,9 @@ Two figures, each from a fresh client process against the simulator in its own p
   other callback, by module). Run with and without ``gc.freeze()`` after the imports.
 * ``qps``: N waits polling every 0.5 s on one connection with ``max_qps``; from the simulator's
   arrival times: the busiest 1 s window, requests per second, and how many the server refused.
+* ``trtc``: N TRTC ingest waits on one connection (20 requests/s per API), the synchronous SDK in
+  the provider's thread pool: slow loop callbacks (ours vs others) and the busiest 1 s window of
+  ``DescribeStreamIngest`` at the simulator.
 
 ``python -m benchmarks.loadchecks --check callbacks --n 300 --api URL [--gc-freeze]`` prints one
 JSON line; :func:`run` runs every check and :func:`table` renders the figures.
@@ -173,9 +176,60 @@ async def _drain(trigger: Any) -> None:
         pass
 
 
+async def _trtc(api: str, n: int, seconds: float) -> dict[str, Any]:
+    """N ingest waits through the real SDK (started first, paced by the Start budget)."""
+    from airflow_provider_avatar.hooks.trtc import TrtcHook
+    from airflow_provider_avatar.testing.simulator import connection_env
+    from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+
+    info = _sim_get(api, "/_sim/info")
+    os.environ.update(
+        connection_env(
+            {"trtc": info["services"]["trtc"]},
+            API_KEY,
+            info["logins"],
+            extras=info.get("extras"),
+            secret_extras=info.get("secret_extras"),
+        )
+    )
+    hook = TrtcHook()
+    url = "https://media.test/long.mp4?sim_seconds=3600"
+    ids = [hook.start_stream_ingest(room_id="bench", stream_url=url, user_id=f"bench_{i}") for i in range(n)]
+    triggers = [
+        AvatarTaskTrigger(
+            service="trtc",
+            conn_id="trtc_default",
+            remote_task_id=i,
+            target_states=["STOPPED"],
+            failure_states=["FAILED"],
+            poll_interval=0.5,
+            deadline=time.time() + seconds,
+            not_found_grace_until=time.time() + 60,
+        )
+        for i in ids
+    ]
+    timer = SlowCallbacks()
+    started = time.time()
+    tasks = [asyncio.create_task(_drain(t), name=f"wait-{i}") for i, t in enumerate(triggers)]
+    await asyncio.gather(*tasks)
+    owners = Counter(s["owner"] for s in timer.slow)
+    times = sorted(r["at"] for r in _sim_get(api, "/_sim/requests?service=trtc") if r["at"] >= started)
+    busiest = max((sum(1 for t in times if a <= t < a + 1.0) for a in times), default=0)
+    return {
+        "n": n,
+        "seconds": seconds,
+        "requests": len(times),
+        "busiest_1s": busiest,
+        "per_second": len(times) / seconds,
+        "slow": len(timer.slow),
+        "slow_ours": owners.pop("ours", 0),
+        "slow_max_s": max((s["s"] for s in timer.slow), default=0.0),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", choices=("callbacks", "qps"), required=True)
+    parser.add_argument("--check", choices=("callbacks", "qps", "trtc"), required=True)
     parser.add_argument("--api", required=True)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--gc-freeze", action=argparse.BooleanOptionalAction, default=False)
@@ -189,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.check == "callbacks":
         result = asyncio.run(_callbacks(args.api, args.n, args.gc_freeze))
+    elif args.check == "trtc":
+        result = asyncio.run(_trtc(args.api, args.n, args.seconds))
     else:
         result = asyncio.run(_qps(args.api, args.n, args.max_qps, args.seconds))
     print(json.dumps(result), flush=True)
@@ -210,7 +266,8 @@ def run(env: dict[str, str], *, callback_waits: int = 300, qps_waits: int = 200,
             for flag in ("--no-gc-freeze", "--gc-freeze")
         ]
         qps = _child(env, sim.api, "--check", "qps", "--n", str(qps_waits), "--seconds", str(qps_seconds))
-    return {"callbacks": callbacks, "qps": qps}
+        trtc = _child(env, sim.api, "--check", "trtc", "--n", str(qps_waits), "--seconds", str(qps_seconds))
+    return {"callbacks": callbacks, "qps": qps, "trtc": trtc}
 
 
 def table(result: dict[str, Any]) -> list[str]:
@@ -236,6 +293,18 @@ def table(result: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
         f"| {q['requests']} | {q['busiest_1s']} | {q['per_second']:.2f} | {q['refused']} |",
     ]
+    t = result.get("trtc")
+    if t:
+        lines += [
+            "",
+            f"{t['n']} TRTC ingest waits polling every 0.5 s through the SDK (thread pool), {t['seconds']:g} s, "
+            "20 requests/s per API:",
+            "",
+            "| Describe requests | busiest 1 s window | requests/s | slow callbacks (ours) | longest s |",
+            "|---|---|---|---|---|",
+            f"| {t['requests']} | {t['busiest_1s']} | {t['per_second']:.2f} | {t['slow']} ({t['slow_ours']}) "
+            f"| {t['slow_max_s']:.3f} |",
+        ]
     return lines
 
 
