@@ -18,14 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, runtime_checkable
 
 import requests
-from tenacity import AsyncRetrying, stop_after_attempt
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.exceptions import AvatarBadResponseError, AvatarError, AvatarInputError
 from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec
+from airflow_provider_avatar.transport.aio import AsyncTransport
 from airflow_provider_avatar.transport.endpoint import Endpoint
-from airflow_provider_avatar.transport.policy import RetryPolicy, TenacityAdapter
 from airflow_provider_avatar.transport.sync import SyncTransport, _never_sent
 
 #: Threads shared by every async SDK call of the process: bounded, so many waits queue instead
@@ -114,8 +113,9 @@ class SdkTransport(SyncTransport):
         return endpoint.finish(spec, 200, {}, body, check=check)
 
 
-class AsyncSdkTransport:
-    """The async twin: limiter on the loop, the SDK call in :func:`executor`, bounded by a timeout."""
+class AsyncSdkTransport(AsyncTransport):
+    """The async transport's retry loop with the SDK call in :func:`executor`, bounded by a timeout;
+    the limiter is awaited on the loop."""
 
     def __init__(self, endpoint: Endpoint, client: SdkClient, *, timeout: float | None = None) -> None:
         _errors(endpoint)
@@ -123,20 +123,6 @@ class AsyncSdkTransport:
         self.client = client
         #: Longer than the SDK's own request timeout, which ends the thread's call first.
         self.timeout = timeout if timeout is not None else endpoint.connect_timeout + endpoint.read_timeout
-
-    async def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True) -> ApiResponse:
-        policy = policy or self.endpoint.policy
-        if policy.max_attempts <= 1:
-            return await self._attempt(spec, check)
-        adapter = TenacityAdapter(policy, idempotent=spec.idempotent)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(adapter.policy.max_attempts),
-            wait=adapter.wait,
-            retry=adapter.retry,
-            reraise=True,
-            sleep=_asleep,
-        )
-        return await retrying(self._attempt, spec, check)
 
     async def _attempt(self, spec: RequestSpec, check: bool) -> ApiResponse:
         endpoint = self.endpoint
@@ -157,7 +143,3 @@ async def run_in_pool(fn: Callable[[], Any], timeout: float, endpoint: Endpoint,
             return await loop.run_in_executor(executor(), fn)
     except TimeoutError as exc:
         raise endpoint.network_error(spec, exc, sent=True) from None
-
-
-async def _asleep(seconds: float) -> None:
-    await clock().asleep(seconds)
