@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import (
     AirflowException,
@@ -64,10 +64,14 @@ class AvatarTaskSensor(BaseSensorOperator):
         reschedule mode each poke is a new task attempt that keeps no memory of earlier errors:
         an outage is retried within each poke and then bounded by ``timeout`` instead.
     :param deferrable: wait in the triggerer instead of a worker slot. Default from
-        ``[operators] default_deferrable``, falling back to True.
+        ``[operators] default_deferrable`` (false in a stock Airflow config, so a deployment
+        without a triggerer never hangs); pass ``deferrable=True`` to defer.
     """
 
     template_fields: Sequence[str] = ("remote_task_id", "conn_id")
+    #: Seconds between checks when neither ``poll_interval`` nor ``poke_interval`` is given
+    #: (``None``: Airflow's own default); service sensors set the service's advised interval.
+    default_poll_interval: ClassVar[float | None] = None
     ui_color = "#e8f4ff"
 
     def __init__(
@@ -86,6 +90,8 @@ class AvatarTaskSensor(BaseSensorOperator):
     ) -> None:
         from airflow_provider_avatar.services import service_info
 
+        if poll_interval is None and "poke_interval" not in kwargs:
+            poll_interval = self.default_poll_interval
         if poll_interval is not None:
             kwargs["poke_interval"] = poll_interval
         super().__init__(**kwargs)

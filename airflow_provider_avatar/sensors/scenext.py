@@ -20,6 +20,7 @@ class ScenextVideoSensor(AvatarTaskSensor):
     """
 
     template_fields: Sequence[str] = ("remote_task_id", "scenext_conn_id")
+    default_poll_interval = 30.0
     scenext_conn_id = conn_id_alias("scenext_conn_id")
 
     def __init__(
@@ -30,8 +31,6 @@ class ScenextVideoSensor(AvatarTaskSensor):
         poll_interval: float | None = None,
         **kwargs: Any,
     ) -> None:
-        if poll_interval is None and "poke_interval" not in kwargs:
-            poll_interval = 30.0
         super().__init__(
             service="scenext",
             remote_task_id=remote_task_id,

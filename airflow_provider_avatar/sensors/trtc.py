@@ -31,6 +31,7 @@ class TrtcStreamIngestSensor(AvatarStreamSensor):
     """
 
     template_fields: Sequence[str] = ("remote_task_id", "trtc_conn_id")
+    default_poll_interval = 5.0
     trtc_conn_id = conn_id_alias("trtc_conn_id")
 
     def __init__(
@@ -43,8 +44,6 @@ class TrtcStreamIngestSensor(AvatarStreamSensor):
         target_states: Iterable[TaskState | str] | None = None,
         **kwargs: Any,
     ) -> None:
-        if poll_interval is None and "poke_interval" not in kwargs:
-            poll_interval = 5.0
         super().__init__(
             service="trtc",
             remote_task_id=remote_task_id,

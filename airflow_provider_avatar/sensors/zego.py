@@ -32,6 +32,7 @@ class ZegoDigitalHumanStreamSensor(AvatarStreamSensor):
     """
 
     template_fields: Sequence[str] = ("remote_task_id", "zego_conn_id")
+    default_poll_interval = 5.0
     zego_conn_id = conn_id_alias("zego_conn_id")
 
     def __init__(
@@ -44,8 +45,6 @@ class ZegoDigitalHumanStreamSensor(AvatarStreamSensor):
         target_states: Iterable[TaskState | str] | None = None,
         **kwargs: Any,
     ) -> None:
-        if poll_interval is None and "poke_interval" not in kwargs:
-            poll_interval = 5.0
         super().__init__(
             service="zego",
             remote_task_id=remote_task_id,
