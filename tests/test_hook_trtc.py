@@ -30,12 +30,13 @@ from airflow_provider_avatar.exceptions import (
 )
 from airflow_provider_avatar.hooks.trtc import TrtcConfig, TrtcHook
 from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DURATION
+from airflow_provider_avatar.services import SERVICES
 from airflow_provider_avatar.status import TaskState
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.transport.policy import RetryPolicy
 from tests.conftest import SENTINELS
 
-DEFAULT_URL = "https://trtc.tencentcloudapi.com/"
+DEFAULT_URL = SERVICES["trtc"].default_base_url + "/"  # the SDK default host (named once, in the registry)
 SECRET_ID = "AKIDtrtc-test-id"
 SECRET_KEY = SENTINELS["trtc"]
 SDK_SECRET_KEY = "SDK-SECRET-SENTINEL-5bd2850fff3e"
@@ -289,8 +290,8 @@ def test_update_sends_only_what_changes(trtc: Trtc) -> None:
     ("host", "url"),
     [
         ("", DEFAULT_URL),
-        ("trtc.intl.tencentcloudapi.com", "https://trtc.intl.tencentcloudapi.com/"),
-        ("https://trtc.intl.tencentcloudapi.com", "https://trtc.intl.tencentcloudapi.com/"),
+        ("trtc.intl.api.test", "https://trtc.intl.api.test/"),  # a bare host, like trtc.intl.<Tencent's domain>
+        ("https://trtc.intl.api.test", "https://trtc.intl.api.test/"),
         ("http://127.0.0.1:8999", "http://127.0.0.1:8999/"),
         ("http://127.0.0.1:8999/", "http://127.0.0.1:8999/"),
     ],
@@ -315,8 +316,8 @@ def test_host_forms(monkeypatch: pytest.MonkeyPatch, host: str, url: str) -> Non
         ({"login": ""}, "SecretId"),
         ({"password": ""}, "SecretKey"),
         ({"password": f" {SECRET_KEY}"}, "spaces"),
-        ({"host": "https://trtc.tencentcloudapi.com/v3"}, "no path"),
-        ({"host": "ftp://trtc.tencentcloudapi.com"}, "invalid API base URL"),
+        ({"host": "https://trtc.api.test/v3"}, "no path"),
+        ({"host": "ftp://trtc.api.test"}, "invalid API base URL"),
     ],
 )
 def test_connection_errors_are_clear(monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], names: str) -> None:
