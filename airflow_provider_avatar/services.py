@@ -164,6 +164,39 @@ _ROWS = (
             },
         ),
     ),
+    Service(
+        key="minimax",
+        name="MiniMax Hailuo video",
+        doc_url="https://platform.minimax.io/docs/api-reference/video-generation-query",
+        hook="MiniMaxVideoHook",
+        simulator="MiniMaxSim",
+        # The gateway's (api.gpt.ge) host; flavor "direct" defaults to https://api.minimax.io instead.
+        default_base_url="https://api.gpt.ge",
+        form=ConnectionForm(
+            relabel={"host": "API base URL", "password": "API Key"},
+            placeholders={"password": "your MiniMax (or gateway) API key"},
+            extra_fields={
+                "flavor": {
+                    "label": "Flavor",
+                    "description": "gateway (/task/minimax/v1/..., e.g. api.gpt.ge) or direct (MiniMax's own "
+                    "/v1/... API, default host https://api.minimax.io); auto: direct for MiniMax's hosts, "
+                    "else gateway.",
+                    "schema": {"type": ["string", "null"], "default": "auto", "enum": ["auto", "gateway", "direct"]},
+                },
+                "group_id": {
+                    "label": "GroupId",
+                    "description": "Optional MiniMax GroupId, sent as GroupId with direct calls when set.",
+                    "schema": {"type": ["string", "null"], "default": ""},
+                },
+                "action_max_qps": {
+                    "label": "Per-action rate limits",
+                    "description": 'JSON of requests per second per action, e.g. {"create_video": 0.333} for 20 '
+                    "creates per minute (default 5 per minute, MiniMax's free tier).",
+                    "schema": {"type": ["string", "null"], "default": ""},
+                },
+            },
+        ),
+    ),
 )
 
 SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROWS})
@@ -172,6 +205,7 @@ SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROW
 SCENEXT_CONN_ID = SERVICES["scenext"].default_conn_id
 ZEGO_CONN_ID = SERVICES["zego"].default_conn_id
 TRTC_CONN_ID = SERVICES["trtc"].default_conn_id
+MINIMAX_CONN_ID = SERVICES["minimax"].default_conn_id
 
 
 def service_info(service: str) -> Service:

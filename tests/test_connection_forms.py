@@ -21,6 +21,7 @@ from airflow_provider_avatar.connection_form import (
     DEFAULT_SCHEME,
 )
 from airflow_provider_avatar.hooks.base import AvatarBaseHook, HookConfig
+from airflow_provider_avatar.hooks.minimax import MiniMaxVideoHook
 from airflow_provider_avatar.hooks.scenext import ScenextHook
 from airflow_provider_avatar.hooks.trtc import TrtcHook
 from airflow_provider_avatar.hooks.zego import ZegoDigitalHumanHook
@@ -119,6 +120,22 @@ FORMS = [
         required=frozenset({"region", "sdk_app_id"}),
         secrets=frozenset({"sdk_secret_key", "session_token"}),
         filled={"region": "ap-singapore", "sdk_app_id": "1400000001"},
+    ),
+    Form(
+        conn_type="minimax",
+        hook=MiniMaxVideoHook,
+        hook_name="MiniMax Hailuo video",
+        hidden=frozenset({"login", "port", "url_schema"}),
+        titles={"host": "API base URL", "password": "API Key"},
+        placeholders={"host": SERVICES["minimax"].default_base_url, "password": "your MiniMax (or gateway) API key"},
+        # No documented read rate: no max_qps field; creates have their own per-minute budget.
+        defaults={**COMMON_DEFAULTS, "flavor": "auto", "group_id": "", "action_max_qps": ""},
+        labels={
+            **COMMON_LABELS,
+            "flavor": "Flavor",
+            "group_id": "GroupId",
+            "action_max_qps": "Per-action rate limits",
+        },
     ),
 ]
 
