@@ -86,8 +86,8 @@ class MiniMaxSim(ServiceSim):
         ]
 
     @staticmethod
-    def _resp(code: int = 0, message: str = "success", status: int = 200, **body: Any) -> web.Response:
-        return web.json_response({**body, "base_resp": {"status_code": code, "status_msg": message}}, status=status)
+    def _resp(code: int = 0, message: str = "success", **body: Any) -> web.Response:
+        return web.json_response({**body, "base_resp": {"status_code": code, "status_msg": message}})
 
     def _auth(self, request: web.Request) -> None:
         if request.headers.get("Authorization") != f"Bearer {self.state.key_for(self.name)}":

@@ -56,8 +56,14 @@ class Endpoint:
     def throttled(self, spec: RequestSpec) -> AvatarRateLimitedError:
         """The error for a caller whose turn (rate limit or a 429 pause) is beyond the retry cap."""
         wait = self.limiter(spec).wait_needed(clock().monotonic())
+        rate = self.limits.per_action.get(spec.action)
+        budget = (
+            "max_qps or a Retry-After"
+            if rate is None
+            else f"{spec.action} has its own budget of {rate * 60:g} per minute (action_max_qps) or a Retry-After"
+        )
         err = AvatarRateLimitedError(
-            f"connection is rate limited for another {wait:.0f}s (max_qps or a Retry-After)",
+            f"connection is rate limited for another {wait:.0f}s ({budget})",
             service=self.service,
             action=spec.action,
             remote_task_id=spec.remote_task_id,
