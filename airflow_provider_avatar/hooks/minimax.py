@@ -97,7 +97,7 @@ class MiniMaxVideoHook(AvatarBaseHook):
         *,
         prompt: str | None = None,
         model: str = DEFAULT_MODEL,
-        duration: int | None = None,
+        duration: int | str | None = None,
         resolution: str | None = None,
         first_frame_image: str | None = None,
         prompt_optimizer: bool | None = None,

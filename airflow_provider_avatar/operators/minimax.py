@@ -79,7 +79,7 @@ class MiniMaxCreateVideoOperator(BaseOperator):
 
     :param prompt: the video description, camera directives in ``[...]`` (templated).
     :param model: e.g. ``MiniMax-Hailuo-2.3`` (default), ``MiniMax-Hailuo-02``, ``T2V-01`` (templated).
-    :param duration: 6 or 10 seconds (MiniMax's default when unset: 6).
+    :param duration: 6 or 10 seconds (MiniMax's default when unset: 6) (templated).
     :param resolution: e.g. ``768P``, ``1080P``, ``720P``, ``512P`` depending on the model (templated).
     :param first_frame_image: an http(s) URL, a data URI, an absolute local path or an object storage
         URI of a JPEG/PNG/WebP image (read and sent as a data URI; at most 20 MB) (templated).
@@ -94,6 +94,7 @@ class MiniMaxCreateVideoOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "prompt",
         "model",
+        "duration",
         "resolution",
         "first_frame_image",
         "callback_url",
@@ -107,7 +108,7 @@ class MiniMaxCreateVideoOperator(BaseOperator):
         *,
         prompt: str | None = None,
         model: str = "MiniMax-Hailuo-2.3",
-        duration: int | None = None,
+        duration: int | str | None = None,
         resolution: str | None = None,
         first_frame_image: str | None = None,
         prompt_optimizer: bool | None = None,

@@ -210,7 +210,7 @@ class MiniMaxProtocol(ServiceProtocol):
         *,
         prompt: str | None = None,
         model: str = DEFAULT_MODEL,
-        duration: int | None = None,
+        duration: int | str | None = None,
         resolution: str | None = None,
         first_frame_image: str | None = None,
         prompt_optimizer: bool | None = None,
@@ -240,10 +240,11 @@ class MiniMaxProtocol(ServiceProtocol):
             check_first_frame(first_frame_image)
         if prompt is None and first_frame_image is None:
             raise bad("prompt or first_frame_image is required")
-        if duration is not None:
-            duration = _int(duration)
-            if duration not in DURATIONS:
-                raise bad(f"duration must be one of {', '.join(map(str, DURATIONS))} seconds")
+        seconds: int | None = None
+        if duration is not None and str(duration).strip() != "":
+            seconds = _int(duration)  # a templated value arrives as text
+            if seconds not in DURATIONS:
+                raise bad(f"duration must be one of {', '.join(map(str, DURATIONS))} seconds; got {duration!r}")
         if resolution is not None:
             resolution = str(resolution).strip().upper()
         rule = MODELS.get(model)
@@ -256,8 +257,8 @@ class MiniMaxProtocol(ServiceProtocol):
             if res in rule.image_only_resolutions and first_frame_image is None:
                 raise bad(f"{model} supports {res} only for image-to-video (first_frame_image)")
             allowed = rule.resolutions[res]
-            if (duration or 6) not in allowed:
-                raise bad(f"{model} at {res} supports duration {', '.join(map(str, allowed))} s; got {duration}")
+            if (seconds or 6) not in allowed:
+                raise bad(f"{model} at {res} supports duration {', '.join(map(str, allowed))} s; got {seconds}")
         if callback_url is not None and not _is_http_url(callback_url):
             raise bad("callback_url must be a full http(s) URL")
         body: dict[str, Any] = dict(extra or {})
@@ -266,8 +267,8 @@ class MiniMaxProtocol(ServiceProtocol):
             body["prompt"] = prompt
         if first_frame_image is not None:
             body["first_frame_image"] = first_frame_image
-        if duration is not None:
-            body["duration"] = duration
+        if seconds is not None:
+            body["duration"] = seconds
         if resolution is not None:
             body["resolution"] = resolution
         if prompt_optimizer is not None:
