@@ -361,3 +361,22 @@ def test_a_worker_paced_beyond_the_retry_cap_is_told_the_minute_budget(monkeypat
     err = hook._endpoint_for(hook.config).throttled(spec)
     assert "create_video has its own budget of 5 per minute (action_max_qps)" in str(err)
     assert err.sent is False
+
+
+@BOTH
+def test_waits_end_right_under_injected_faults(msim: MiniMaxSim, sim: Simulator) -> None:
+    """30% 5xx/429/resets/HTML pages on status reads: every wait still ends in its own outcome."""
+    from airflow_provider_avatar.testing.simulator import Faults
+
+    outcomes = ["success", "refused", "failed", "no_artifact"] * 3
+    ids = [msim.add_task(outcome=o, duration=2.0) for o in outcomes]
+    sim.set_faults("minimax", Faults(error_rate=0.3, kinds=("503", "429", "reset", "html"), retry_after=0.5, seed=3))
+
+    async def wait_all() -> list[list[dict[str, Any]]]:
+        triggers = [make_trigger(i, service="minimax", poll_interval=0.5, timeout=120) for i in ids]
+        return await asyncio.gather(*(collect_events(t) for t in triggers))
+
+    events = asyncio.run(wait_all())
+    expected = {"success": "success", "refused": "failed", "failed": "failed", "no_artifact": "failed"}
+    assert [e[0]["status"] for e in events] == [expected[o] for o in outcomes]
+    assert any(r.status == 429 for r in sim.requests("minimax"))  # the error paths did run
