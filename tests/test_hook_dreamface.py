@@ -241,3 +241,24 @@ def test_auth_error_ends_the_wait_at_once(gw: DreamFaceSim, sim: Simulator, monk
     with pytest.raises(AvatarAuthError, match="invalid token"):
         _sensor(gw.add_task(duration=0), mode="poke").execute({})
     assert len(gw.state.requests) == 1
+
+
+def test_trigger_kwargs_hold_no_secret(gw: DreamFaceSim) -> None:
+    sensor = _sensor(gw.add_task(duration=5), deferrable=True)
+    with pytest.raises(TaskDeferred) as info:
+        sensor.execute({})
+    _, kwargs = info.value.trigger.serialize()
+    assert kwargs["service"] == "dreamface" and kwargs["conn_id"] == "dreamface_default"
+    assert KEY not in json.dumps(kwargs, default=str)
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_wait_through_30_percent_faults_ends_right(gw: DreamFaceSim, sim: Simulator, deferrable: bool) -> None:
+    done, failed = gw.add_task(duration=3), gw.add_task(duration=3, outcome="failure")
+    sim.set_faults("dreamface", Faults(error_rate=0.3, kinds=("502", "503", "504", "429", "reset", "html"), seed=7))
+    sensor = _sensor(done, deferrable=deferrable, mode="poke")
+    assert (_deferred(sensor) if deferrable else sensor.execute({}))["state"] == "SUCCEEDED"
+    sensor = _sensor(failed, deferrable=deferrable, mode="poke")
+    with pytest.raises(AvatarTaskFailedError, match="face not detected"):
+        _deferred(sensor) if deferrable else sensor.execute({})
+    assert any(r.fault for r in sim.requests("dreamface"))
