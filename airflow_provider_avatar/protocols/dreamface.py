@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 from urllib.parse import quote, urlsplit
 
 from airflow_provider_avatar.exceptions import (
@@ -89,12 +89,19 @@ def pick_video(work: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _code_text(code: Any) -> str | None:
+def envelope_code(body: Any) -> str | None:
+    """The envelope's ``code`` as text (``200.0`` → ``"200"``), or ``None`` when there is none."""
+    code = body.get("code") if isinstance(body, Mapping) else None
     if code is None or isinstance(code, bool):
         return None
     if isinstance(code, float) and code.is_integer():
         code = int(code)
     return str(code).strip()
+
+
+def is_failure_code(code: str | None) -> TypeGuard[str]:
+    """A ``code`` that is present and is not one of the success spellings."""
+    return code is not None and code.lower() not in SUCCESS_CODES
 
 
 def extract_task_id(body: Any) -> str | None:
@@ -159,8 +166,8 @@ class DreamFaceProtocol(ServiceProtocol):
     def parse_create(self, response: ApiResponse) -> str:
         body = self.json_body(CREATE, response, None)
         task_id = extract_task_id(body)
-        code = _code_text(body.get("code")) if isinstance(body, Mapping) else None
-        if task_id is None and code is not None and code.lower() not in SUCCESS_CODES:
+        code = envelope_code(body)
+        if task_id is None and is_failure_code(code):
             # The gateway answered and refused (quota, bad input): not a lost answer.
             raise self._error_for(CREATE, response, None, code)
         if task_id is None:
@@ -225,8 +232,8 @@ class DreamFaceProtocol(ServiceProtocol):
         body = self.json_body(STATUS, response, remote_task_id)
         if not isinstance(body, Mapping):
             raise self.bad_response(STATUS, response, remote_task_id, "answer is not a JSON object")
-        code = _code_text(body.get("code"))
-        if code is not None and code.lower() not in SUCCESS_CODES:
+        code = envelope_code(body)
+        if is_failure_code(code):
             raise self._error_for(STATUS, response, remote_task_id, code)
         data = body.get("data")
         if not isinstance(data, Mapping) or "status" not in data:
@@ -267,13 +274,13 @@ class DreamFaceProtocol(ServiceProtocol):
     def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
         """HTTP 400 ``task_not_exist`` is not found; a non-success ``code`` in a 200 is an error."""
         body = self._envelope(response)
-        code = _code_text(body.get("code")) if body is not None else None
+        code = envelope_code(body)
         if response.status == 400 and code is not None:
             # new-api answers an unknown task with 400 {"code": "task_not_exist", ...}.
             cls = self._error_for(spec.action, response, spec.remote_task_id, code)
             if isinstance(cls, AvatarNotFoundError):
                 raise cls
-        if response.status < 400 and spec.action != CREATE and code is not None and code.lower() not in SUCCESS_CODES:
+        if response.status < 400 and spec.action != CREATE and is_failure_code(code):
             raise self._error_for(spec.action, response, spec.remote_task_id, code)
         super().check(spec, response, now=now)
 
@@ -292,8 +299,8 @@ class DreamFaceProtocol(ServiceProtocol):
                 "check the connection's password"
             )
         body = self._envelope(response)
-        code = _code_text(body.get("code")) if body is not None else None
-        if code == TASK_NOT_EXIST or (response.status < 400 and code is not None and code.lower() in SUCCESS_CODES):
+        code = envelope_code(body)
+        if code == TASK_NOT_EXIST or (response.status < 400 and code is not None and not is_failure_code(code)):
             return True, "Connection works: the gateway accepted the API key and answers like new-api."
         if cls is not None and cls.transient:
             return False, f"the gateway answered HTTP {response.status}: {self.error_message(response)}; try again"
