@@ -197,6 +197,29 @@ _ROWS = (
             },
         ),
     ),
+    Service(
+        key="dreamface",
+        name="DreamFace (new-api gateway)",
+        doc_url="https://docs.yutoai.net/en/api/api-254218814.html",
+        hook="DreamFaceHook",
+        simulator="DreamFaceSim",
+        # No public host: each user buys from their own new-api gateway. DreamFaceHook refuses an
+        # empty host; this reserved, never-resolving name is only the form's placeholder.
+        default_base_url="https://your-new-api-gateway.invalid",
+        form=ConnectionForm(
+            relabel={"host": "Gateway base URL", "password": "API Key"},
+            placeholders={"password": "API key of your new-api gateway"},
+            extra_fields={
+                "create_path": {
+                    "label": "Create path",
+                    "description": "Your gateway's submit route for avatar tasks, relative to the base URL "
+                    "(DreamFace gateways publish none). Only DreamFaceCreateAvatarOperator uses it; leave it "
+                    "empty to wait for tasks started elsewhere.",
+                    "schema": {"type": ["string", "null"], "default": ""},
+                },
+            },
+        ),
+    ),
 )
 
 SERVICES: Mapping[str, Service] = MappingProxyType({row.key: row for row in _ROWS})
@@ -206,6 +229,7 @@ SCENEXT_CONN_ID = SERVICES["scenext"].default_conn_id
 ZEGO_CONN_ID = SERVICES["zego"].default_conn_id
 TRTC_CONN_ID = SERVICES["trtc"].default_conn_id
 MINIMAX_CONN_ID = SERVICES["minimax"].default_conn_id
+DREAMFACE_CONN_ID = SERVICES["dreamface"].default_conn_id
 
 
 def service_info(service: str) -> Service:

@@ -21,6 +21,7 @@ from airflow_provider_avatar.connection_form import (
     DEFAULT_SCHEME,
 )
 from airflow_provider_avatar.hooks.base import AvatarBaseHook, HookConfig
+from airflow_provider_avatar.hooks.dreamface import DreamFaceHook
 from airflow_provider_avatar.hooks.minimax import MiniMaxVideoHook
 from airflow_provider_avatar.hooks.scenext import ScenextHook
 from airflow_provider_avatar.hooks.trtc import TrtcHook
@@ -60,6 +61,8 @@ class Form:
     secrets: frozenset[str] = frozenset()
     #: What a user must type into the required fields before saving.
     filled: Mapping[str, str] = field(default_factory=dict)
+    #: The host a user must enter (services without a public API host).
+    host: str | None = None
 
 
 FORMS = [
@@ -137,6 +140,18 @@ FORMS = [
             "action_max_qps": "Per-action rate limits",
         },
     ),
+    Form(
+        conn_type="dreamface",
+        hook=DreamFaceHook,
+        hook_name="DreamFace (new-api gateway)",
+        hidden=frozenset({"login", "port", "url_schema"}),
+        titles={"host": "Gateway base URL", "password": "API Key"},
+        placeholders={"host": SERVICES["dreamface"].default_base_url, "password": "API key of your new-api gateway"},
+        # No published rate limit: max_qps goes in the extra JSON when wanted.
+        defaults={**COMMON_DEFAULTS, "create_path": ""},
+        labels={**COMMON_LABELS, "create_path": "Create path"},
+        host="https://gateway.test",
+    ),
 ]
 
 
@@ -156,7 +171,7 @@ def prefilled_extra(meta: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def config(form: Form, extra: Mapping[str, Any]) -> HookConfig:
-    return form.hook("any").build_config(None, None, None, "1234567890", "key", extra)
+    return form.hook("any").build_config(form.host, None, None, "1234567890", "key", extra)
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: f.conn_type)
