@@ -25,7 +25,7 @@ def _connection_type(service: Service) -> dict[str, Any]:
         "ui-field-behaviour": {
             "hidden-fields": list(form.hidden),
             "relabeling": dict(form.relabel),
-            "placeholders": {"host": service.default_base_url, **form.placeholders},
+            "placeholders": {"host": service.default_base_url or "", **form.placeholders},
         },
         "conn-fields": {**connection_fields(service.default_max_qps), **form.extra_fields},
     }

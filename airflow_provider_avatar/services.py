@@ -60,8 +60,9 @@ class Service:
     hook: str
     simulator: str
     form: ConnectionForm
-    #: API base URL used when the connection's host field is empty.
-    default_base_url: str
+    #: API base URL used when the connection's host field is empty; ``None``: there is no public
+    #: host (e.g. a gateway each user runs or buys from), so the connection must name one.
+    default_base_url: str | None
     #: The service's documented request rate (requests/s), or ``None`` when none is published.
     default_max_qps: float | None = None
     #: Module kinds this service has (every service has a hook, a sensor and a simulator).
@@ -203,12 +204,11 @@ _ROWS = (
         doc_url="https://docs.yutoai.net/en/api/api-254218814.html",
         hook="DreamFaceHook",
         simulator="DreamFaceSim",
-        # No public host: each user buys from their own new-api gateway. DreamFaceHook refuses an
-        # empty host; this reserved, never-resolving name is only the form's placeholder.
-        default_base_url="https://your-new-api-gateway.invalid",
+        # No public host: each user buys from their own new-api gateway.
+        default_base_url=None,
         form=ConnectionForm(
             relabel={"host": "Gateway base URL", "password": "API Key"},
-            placeholders={"password": "API key of your new-api gateway"},
+            placeholders={"host": "https://your-gateway.example.com", "password": "API key of your new-api gateway"},
             extra_fields={
                 "create_path": {
                     "label": "Create path",

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing it
 
 from airflow_provider_avatar.get_provider_info import get_provider_info  # noqa: E402
-from airflow_provider_avatar.services import hook_class  # noqa: E402
+from airflow_provider_avatar.services import SERVICES, hook_class  # noqa: E402
 
 MIGRATE_LIMIT = 300.0
 READY_LIMIT = 120.0  # seconds for the api-server (and chromedriver) to answer
@@ -37,6 +37,7 @@ STEP_LIMIT = 30.0  # seconds for one thing to appear in the browser
 #: Credentials typed into the form; the saved connection is read back and checked with the hook.
 FORM_SECRET = "form-check-secret"
 FORM_LOGIN = "1234567890"
+FORM_HOST = "https://gateway.example.test"
 #: What the check types into a connection type's required extra fields (the form cannot be saved without).
 REQUIRED_SAMPLES = {"region": "ap-singapore", "sdk_app_id": "1400000001"}
 
@@ -137,6 +138,8 @@ def check_form(wd: WebDriver, base: str, conn_type: str, hook_name: str, out: Pa
     wd.type(f"{DIALOG} input[name=password]", FORM_SECRET)
     if wd.js(f"return !!document.querySelector('{DIALOG} input[name=login]')"):
         wd.type(f"{DIALOG} input[name=login]", FORM_LOGIN)
+    if SERVICES[conn_type].default_base_url is None:  # no public host: the connection must name one
+        wd.type(f"{DIALOG} input[name=host]", FORM_HOST)
     wd.screenshot(DIALOG, out / f"{conn_type}-standard.png")
     wd.click_text(f"{DIALOG} button[aria-expanded]", "Extra Fields")
     wd.wait_js(f"return !!document.querySelector('{DIALOG} [id^=element_]')", what="the extra fields")

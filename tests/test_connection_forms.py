@@ -146,7 +146,7 @@ FORMS = [
         hook_name="DreamFace (new-api gateway)",
         hidden=frozenset({"login", "port", "url_schema"}),
         titles={"host": "Gateway base URL", "password": "API Key"},
-        placeholders={"host": SERVICES["dreamface"].default_base_url, "password": "API key of your new-api gateway"},
+        placeholders={"host": "https://your-gateway.example.com", "password": "API key of your new-api gateway"},
         # No published rate limit: max_qps goes in the extra JSON when wanted.
         defaults={**COMMON_DEFAULTS, "create_path": ""},
         labels={**COMMON_LABELS, "create_path": "Create path"},

@@ -33,7 +33,7 @@ def test_every_row_reaches_provider_info(row: Service) -> None:
     (conn,) = [c for c in info["connection-types"] if c["connection-type"] == row.key]
     assert conn["hook-class-name"] == row.hook_path
     behaviour = conn["ui-field-behaviour"]
-    assert behaviour["placeholders"]["host"] == row.default_base_url
+    assert behaviour["placeholders"]["host"] == (row.default_base_url or row.form.placeholders["host"])
     assert behaviour["relabeling"] == dict(row.form.relabel)
 
 

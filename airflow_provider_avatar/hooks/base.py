@@ -164,6 +164,8 @@ class AvatarBaseHook(BaseHook):
             raise missing(f"{form.relabel.get('login', 'login')} in its login field")
         base_url = (host or "").strip()
         if not base_url:
+            if self.info.default_base_url is None:  # no public host (e.g. a gateway): the connection names one
+                raise missing(f"{form.relabel.get('host', 'host')} in its host field (there is no default host)")
             base_url = self.info.default_base_url
         elif "://" not in base_url:
             scheme = str(extra.get("scheme") or DEFAULT_SCHEME)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from airflow_provider_avatar.exceptions import AvatarError, AvatarInputError
-from airflow_provider_avatar.hooks.base import AvatarBaseHook, HookConfig
+from airflow_provider_avatar.hooks.base import AvatarBaseHook
 from airflow_provider_avatar.protocols.dreamface import DreamFaceProtocol
 from airflow_provider_avatar.services import DREAMFACE_CONN_ID
 from airflow_provider_avatar.status import redact_url
@@ -28,26 +28,6 @@ class DreamFaceHook(AvatarBaseHook):
 
     def __init__(self, dreamface_conn_id: str = DREAMFACE_CONN_ID, **kwargs: Any) -> None:
         super().__init__(dreamface_conn_id, **kwargs)
-
-    def build_config(
-        self,
-        host: str | None,
-        port: int | None,
-        schema: str | None,
-        login: str | None,
-        password: str | None,
-        extra: Mapping[str, Any],
-    ) -> HookConfig:
-        """As the base, but an empty host is an error: the registry's default is only a placeholder."""
-        if not (host or "").strip():
-            raise AvatarInputError(
-                f"connection {self.conn_id!r} has no Gateway base URL in its host field: DreamFace is only "
-                "reachable through a new-api gateway, so set the base URL your reseller gave you "
-                "(e.g. https://api.example-gateway.com)",
-                service=self.service,
-                action="read_connection",
-            )
-        return super().build_config(host, port, schema, login, password, extra)
 
     def create_avatar(self, body: Mapping[str, Any] | str, *, create_path: str | None = None) -> str:
         """Post ``body`` to the gateway's submit route and return the new task id.
