@@ -223,9 +223,11 @@ def test_unknown_warns_once_progress_is_logged_and_the_wait_goes_on(
 
 @pytest.mark.parametrize("deferrable", [False, True])
 def test_an_id_never_found_fails_after_the_grace(gw: DreamFaceSim, deferrable: bool) -> None:
+    """``task_not_exist`` for the whole grace is FAILED, saying the gateway never knew the task."""
     sensor = _sensor("no-such-task", deferrable=deferrable, mode="poke")
-    with pytest.raises(AvatarNotFoundError, match="never found"):
+    with pytest.raises(AvatarTaskFailedError, match="never knew this task") as info:
         _deferred(sensor) if deferrable else sensor.execute({})
+    assert info.value.code == "task_not_exist"
 
 
 def test_the_demo_task_starts_at_its_first_read(gw: DreamFaceSim, fake_clock: FakeClock) -> None:

@@ -302,3 +302,14 @@ def test_a_refused_create_is_not_transient() -> None:
 def test_judge_test_answer(status: int, body: Any, ok: bool, says: str) -> None:
     result, message = P.judge_test_answer(_resp(body, status=status))
     assert result is ok and says in message
+
+
+def test_a_task_never_found_during_the_grace_is_failed_naming_the_id_check() -> None:
+    """The shared wait asks this once the not-found grace is over for a task it never saw."""
+    try:
+        P.check(P.build_status_request(TASK), _resp(payload("dreamface", "task_not_exist"), status=400))
+    except AvatarNotFoundError as exc:
+        status = P.status_when_never_found(exc)
+    assert status is not None
+    assert (status.state, status.error_code, status.remote_task_id) == (TaskState.FAILED, "task_not_exist", TASK)
+    assert "check the task id" in (status.error_message or "")

@@ -24,7 +24,13 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarTransientError,
 )
-from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec, ServiceProtocol, http_error_class
+from airflow_provider_avatar.protocols.base import (
+    ApiResponse,
+    RequestSpec,
+    ServiceProtocol,
+    gone_status,
+    http_error_class,
+)
 from airflow_provider_avatar.status import NO_ARTIFACT, TaskState, TaskStatus
 
 SERVICE = "dreamface"
@@ -121,6 +127,16 @@ def extract_task_id(body: Any) -> str | None:
 
 class DreamFaceProtocol(ServiceProtocol):
     service: ClassVar[str] = SERVICE
+
+    def status_when_never_found(self, exc: AvatarNotFoundError) -> TaskStatus | None:
+        """``task_not_exist`` during the whole not-found grace: the wait ends FAILED (the task never
+        reached the gateway's store, or the id is not this gateway's), with that said in its message."""
+        return gone_status(
+            exc,
+            TaskState.FAILED,
+            "task_not_exist during the whole not-found grace: the gateway never knew this task "
+            "(check the task id and that the connection is the gateway that created it)",
+        )
 
     # -- requests ------------------------------------------------------------------------------
     def build_status_request(self, remote_task_id: str) -> RequestSpec:
