@@ -205,6 +205,33 @@ class ServiceProtocol:
             retry_after=retry_after,
         )
 
+    def coded_error(
+        self,
+        cls: type[AvatarError],
+        spec: RequestSpec,
+        response: ApiResponse,
+        code: str | int,
+        message: str,
+        hint: str = "",
+        *,
+        refused: bool = False,
+    ) -> AvatarError:
+        """The typed error for one of the service's own error codes: its message (plus a hint the
+        message does not already say), the code and request id. ``refused`` marks an answer the
+        service surely did not act on, so even a create may be sent again."""
+        err = cls(
+            f"{message} ({hint})" if hint and hint.lower() not in message.lower() else message,
+            service=self.service,
+            action=spec.action,
+            remote_task_id=spec.remote_task_id,
+            code=code,
+            request_id=self.request_id(response),
+            http_status=response.status,
+        )
+        if refused:
+            err.sent = False
+        return err
+
     def json_body(self, spec_action: str, response: ApiResponse, remote_task_id: str | None) -> Any:
         """Decode JSON or raise :class:`AvatarBadResponseError` with a short excerpt."""
         try:

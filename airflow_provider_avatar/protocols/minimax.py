@@ -426,18 +426,7 @@ class MiniMaxProtocol(ServiceProtocol):
                 f"{hint}: MiniMax limits video creates per minute (5-20 per account); lower the connection's "
                 f"action_max_qps for {CREATE} or spread the runs"
             )
-        err = cls(
-            f"{message} ({hint})" if hint and hint.lower() not in message.lower() else message,
-            service=SERVICE,
-            action=spec.action,
-            remote_task_id=spec.remote_task_id,
-            code=code,
-            request_id=self.request_id(response),
-            http_status=response.status,
-        )
-        if code in REFUSED:
-            err.sent = False
-        return err
+        return self.coded_error(cls, spec, response, code, message, hint, refused=code in REFUSED)
 
     def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
         """A non-zero ``base_resp`` code decides, whatever the HTTP status; without one the HTTP status

@@ -326,18 +326,7 @@ class ZegoProtocol(ServiceProtocol):
             code, (AvatarTransientError if code // 1_000_000 == 100 else AvatarInvalidRequestError, "")
         )
         message = self.error_message(response)
-        err = cls(
-            f"{message} ({hint})" if hint and hint.lower() not in message.lower() else message,
-            service=SERVICE,
-            action=spec.action,
-            remote_task_id=spec.remote_task_id,
-            code=code,
-            request_id=self.request_id(response),
-            http_status=response.status,
-        )
-        if code in REFUSED:
-            err.sent = False
-        return err
+        return self.coded_error(cls, spec, response, code, message, hint, refused=code in REFUSED)
 
     def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
         """A ZEGO envelope's ``Code`` decides, whatever the HTTP status; without one, the HTTP status
