@@ -25,7 +25,7 @@ from tests.fixtures import payload
 
 P = DreamFaceProtocol()
 TASK = "57b9ba07db5e4ed5bf18ebb4179a826d"
-NO_WM = "https://filesystem.site/cdn/20250114/45qy7bqdRCShyfgIK4CO7JVl4GYU0u.mp4"
+NO_WM = "https://cdn.example.test/cdn/20250114/45qy7bqdRCShyfgIK4CO7JVl4GYU0u.mp4"
 
 
 def _resp(body: Any, status: int = 200, **headers: str) -> ApiResponse:
