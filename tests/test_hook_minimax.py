@@ -28,7 +28,14 @@ from airflow_provider_avatar.exceptions import (
 )
 from airflow_provider_avatar.hooks.minimax import MiniMaxVideoHook
 from airflow_provider_avatar.operators.minimax import MiniMaxCreateVideoOperator, first_frame_data
-from airflow_provider_avatar.protocols.minimax import DIRECT, DIRECT_BASE_URL, GATEWAY, MAX_IMAGE_BYTES, URL_TTL
+from airflow_provider_avatar.protocols.minimax import (
+    DIRECT,
+    DIRECT_BASE_URL,
+    DIRECT_HOSTS,
+    GATEWAY,
+    MAX_IMAGE_BYTES,
+    URL_TTL,
+)
 from airflow_provider_avatar.sensors.minimax import MiniMaxVideoSensor
 from airflow_provider_avatar.services import SERVICES
 from airflow_provider_avatar.status import TaskState
@@ -63,8 +70,9 @@ def sleeps() -> Iterator[list[float]]:
     [
         (None, {}, SERVICES["minimax"].default_base_url, GATEWAY),
         (None, {"flavor": "direct"}, DIRECT_BASE_URL, DIRECT),
-        ("https://api.minimaxi.com", {}, "https://api.minimaxi.com", DIRECT),
-        ("https://api.minimax.io", {"flavor": "auto"}, "https://api.minimax.io", DIRECT),
+        # MiniMax's own hosts (named once, in the protocol) pick the direct flavor
+        *((f"https://{h}", {}, f"https://{h}", DIRECT) for h in sorted(DIRECT_HOSTS)),
+        (DIRECT_BASE_URL, {"flavor": "auto"}, DIRECT_BASE_URL, DIRECT),
         (GW, {}, GW, GATEWAY),
         (GW, {"flavor": None}, GW, GATEWAY),
     ],
@@ -88,7 +96,7 @@ def test_bad_flavor_and_create_budget_override(monkeypatch: pytest.MonkeyPatch) 
 
 # -- exact wire (requests-mock) -------------------------------------------------------------------------
 def test_direct_create_query_retrieve_on_the_wire(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
-    set_conn(monkeypatch, "https://api.minimax.io", group_id="g-7")
+    set_conn(monkeypatch, DIRECT_BASE_URL, group_id="g-7")
     requests_mock.post(f"{DIRECT_BASE_URL}/v1/video_generation", json={"task_id": "t1", "base_resp": OK})
     requests_mock.get(
         f"{DIRECT_BASE_URL}/v1/query/video_generation",

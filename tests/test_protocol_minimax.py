@@ -21,6 +21,7 @@ from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec
 from airflow_provider_avatar.protocols.minimax import (
     CREATE,
     DIRECT,
+    DIRECT_BASE_URL,
     GATEWAY,
     GET_STATUS,
     MAX_IMAGE_BYTES,
@@ -47,13 +48,13 @@ def base(code: int = 0, msg: str = "success", **body: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("host", "extra", "flavor"),
     [
-        ("https://api.minimax.io", None, DIRECT),
-        ("api.minimaxi.com", None, DIRECT),
-        ("https://api.minimax.chat/", "", DIRECT),
+        (DIRECT_BASE_URL, None, DIRECT),  # MiniMax's own hosts are named once, in the protocol
+        ("api.minimaxi.com", None, DIRECT),  # a bare host
+        (DIRECT_BASE_URL + "/", "", DIRECT),
         ("https://api.gpt.ge", None, GATEWAY),
         ("", None, GATEWAY),
         (None, "auto", GATEWAY),
-        ("https://api.minimax.io", "gateway", GATEWAY),
+        (DIRECT_BASE_URL, "gateway", GATEWAY),
         ("https://my-proxy.test", "Direct", DIRECT),
     ],
 )
