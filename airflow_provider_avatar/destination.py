@@ -15,6 +15,7 @@ partial file is ever where a finished one is expected.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -182,8 +183,7 @@ class Destination:
                 if overwrite:
                     os.replace(self.tmp, self.path)
                 else:
-                    os.link(self.tmp, self.path)  # atomic no-clobber: fails if the file appeared meanwhile
-                    os.unlink(self.tmp)
+                    self._publish_no_clobber()
                 return
             if not overwrite and self.path.exists():
                 raise FileExistsError(str(self.path))
@@ -194,6 +194,20 @@ class Destination:
             self._refuse_directory()
         except OSError as exc:
             self.os_error(exc)
+
+    def _publish_no_clobber(self) -> None:
+        """A hard link publishes atomically and fails if the file appeared meanwhile; mounts without
+        hard links (gcsfuse, SMB, some FUSE) get a check and a rename instead (a small race)."""
+        try:
+            os.link(self.tmp, self.path)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            if self.path.exists():
+                raise FileExistsError(str(self.path)) from None
+            os.rename(self.tmp, self.path)
+            return
+        os.unlink(self.tmp)
 
     def discard(self) -> None:
         try:

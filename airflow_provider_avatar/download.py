@@ -156,8 +156,18 @@ class _Download:
             time.sleep(delay)
 
     def _restart(self, out: IO[bytes], total: int | None) -> None:
-        out.seek(0)
-        out.truncate()
+        """Start the body again from byte 0 (a first answer, or a server that ignored Range)."""
+        if self.written:
+            # Object stores' write handles (s3fs, gcsfs, adlfs) cannot seek: nothing to rewind on a
+            # first answer, and a restart after bytes went out fails clearly instead of appending.
+            try:
+                out.seek(0)
+                out.truncate()
+            except (OSError, ValueError) as exc:
+                raise self.fail(
+                    f"the server ignored the Range request after {self.written} bytes and the destination "
+                    f"cannot be rewound ({exc}); run the task again"
+                ) from None
         self.sha, self.written, self.total = hashlib.sha256(), 0, total
 
     def _attempt(self, url: str, out: IO[bytes]) -> _Problem | None:

@@ -10,7 +10,12 @@ from typing import Any, TypeVar
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException, AirflowSensorTimeout
 
+from airflow_provider_avatar.status import redact_urls_in
+
 E = TypeVar("E", bound="AvatarError")
+
+#: Characters of a message kept: a service's error body can be long, and it goes to XCom and logs.
+MAX_DETAIL = 1000
 
 
 class AvatarError(AirflowException):
@@ -36,7 +41,8 @@ class AvatarError(AirflowException):
         http_status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        self.detail = message
+        # A service's own message may quote a signed URL (an input it echoes): never keep its query.
+        self.detail = redact_urls_in(message)[:MAX_DETAIL]
         self.service = service
         self.action = action
         self.remote_task_id = remote_task_id

@@ -114,6 +114,8 @@ class TaskStatus:
         data["state"] = self.state.value
         data["result"] = {k: _redact_urls(v) for k, v in self.result.items()}
         data["video_url"] = redact_url(self.video_url)
+        if self.error_message:  # a service's failure reason may quote a signed input URL
+            data["error_message"] = redact_urls_in(self.error_message)[:1000]
         return data
 
     @classmethod

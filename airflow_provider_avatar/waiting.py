@@ -67,6 +67,12 @@ def never_found(exc: AvatarNotFoundError) -> AvatarNotFoundError:
     )
 
 
+def not_listed_yet(exc: AvatarError) -> bool:
+    """A "not found" the wait survived: a task not yet seen, inside its not-found grace (a service
+    may list a task only moments after create). Polled at the normal pace and logged as info."""
+    return isinstance(exc, AvatarNotFoundError)
+
+
 def after_error(
     protocol: ServiceProtocol,
     exc: AvatarError,

@@ -4,6 +4,7 @@ every InProgress/NotExist history, the three sensor modes, the 20 QPS limit, not
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -39,10 +40,10 @@ def _start(url: str = "https://media.test/intro.mp4?sim_seconds=3", **kwargs: An
     return TrtcHook().start_stream_ingest(room_id="room-1", stream_url=url, user_id="robot_1", **kwargs)
 
 
-def _trigger(task_id: str, states: dict[str, list[str]], **kwargs: Any) -> Any:
+def _trigger(task_id: str, states: dict[str, list[str]], poll_interval: float = 0.25, **kwargs: Any) -> Any:
     """A wait as the sensor defers it: TRTC lists a new task only after a moment, hence the grace."""
     kwargs.setdefault("not_found_grace_until", current().time() + 60)
-    return make_trigger(task_id, service="trtc", poll_interval=0.25, timeout=30, **states, **kwargs)
+    return make_trigger(task_id, service="trtc", poll_interval=poll_interval, timeout=30, **states, **kwargs)
 
 
 # -- the trigger over HTTP, one row per history -------------------------------------------------------
@@ -163,3 +164,18 @@ async def test_no_blocking_call_on_the_loop_thread(tsim: Any, loop_thread_calls:
     events = await asyncio.gather(*(collect_events(_trigger(i, END, not_found_grace_until=grace)) for i in ids))
     assert [e[0]["status"] for e in events] == ["success"] * 10 + ["failed"]
     assert loop_thread_calls == []
+
+
+async def test_a_task_not_listed_yet_is_polled_at_the_normal_pace(
+    tsim: Any, trtc_conn: Simulator, fake_clock: FakeClock
+) -> None:
+    """Right after a start TRTC answers NotExist for a moment: that is expected, not an error to back
+    off from (backing off could miss a short clip entirely)."""
+    tsim.start_delay = 3.0
+    task_id = _start()
+    trtc_conn.state.requests.clear()
+    (event,) = await collect_events(_trigger(task_id, LIVE, poll_interval=0.5))
+    assert event["status"] == "success"
+    times = [r.at for r in trtc_conn.requests("trtc")]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(times)]
+    assert len(times) >= 6 and set(gaps) == {0.5}

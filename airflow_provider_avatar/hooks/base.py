@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
-from airflow.providers.common.compat.sdk import BaseHook
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
 from airflow_provider_avatar.connection_form import (
     DEFAULT_ALLOW_PRIVATE_HOSTS,
@@ -30,6 +30,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarSubmitUnknownError,
     AvatarTaskFailedError,
+    AvatarTransientError,
 )
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol
 from airflow_provider_avatar.services import Service, service_info
@@ -236,8 +237,23 @@ class AvatarBaseHook(BaseHook):
     async def _read_config(self) -> HookConfig:
         from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 
-        conn = await get_async_connection(self.conn_id, hook=self)
-        extra = await get_async_extra_dejson(conn)
+        try:
+            conn = await get_async_connection(self.conn_id, hook=self)
+            extra = await get_async_extra_dejson(conn)
+        except AirflowNotFoundException:
+            raise AvatarInputError(
+                f"connection {self.conn_id!r} is not defined", service=self.service, action="read_connection"
+            ) from None
+        except Exception as exc:
+            # A triggerer re-reads connections (shared hooks are rebuilt every few minutes): an API
+            # server hiccup or a connection being edited must not end every wait polling just then.
+            err = AvatarTransientError(
+                f"could not read connection {self.conn_id!r} ({type(exc).__name__}: {exc})",
+                service=self.service,
+                action="read_connection",
+            )
+            err.sent = False
+            raise err from exc
         return self.build_config(conn.host, conn.port, conn.schema, conn.login, conn.password, extra)
 
     def _endpoint_for(self, config: HookConfig) -> Endpoint:

@@ -190,10 +190,16 @@ class ServiceProtocol:
         return True, f"Connection works: the {self.service} API accepted the credentials."
 
     def check(self, spec: RequestSpec, response: ApiResponse, *, now: float | None = None) -> None:
-        """Raise the typed error a response stands for; return quietly on success."""
+        """Raise the typed error a response stands for; return quietly on success.
+
+        A 404/410 counts as "not found" only when the service itself says so: a proxy's or load
+        balancer's error page during a deploy is transient, or a wait would end on a running task.
+        """
         cls = http_error_class(response.status)
         if cls is None:
             return
+        if cls is AvatarNotFoundError and not self.is_own_answer(response):
+            cls = AvatarTransientError
         retry_after = parse_retry_after(response.header("retry-after"), now=now)
         raise cls(
             self.error_message(response),

@@ -134,7 +134,7 @@ class AvatarTaskSensor(BaseSensorOperator):
 
     # -- poke and reschedule -------------------------------------------------------------------
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        from airflow_provider_avatar.waiting import after_error, outcome_event, result_from_event
+        from airflow_provider_avatar.waiting import after_error, not_listed_yet, outcome_event, result_from_event
 
         now = clock().time()
         if self._first_check_at is None:
@@ -154,7 +154,10 @@ class AvatarTaskSensor(BaseSensorOperator):
                 not_found_grace_until=self._first_check_at + self.not_found_grace,
             )
             if gone is None:
-                self.log.warning("Status check failed, will check again: %s", exc)
+                if not_listed_yet(exc):
+                    self.log.info("%s task %s is not listed yet; checking again", self.service, self.remote_task_id)
+                else:
+                    self.log.warning("Status check failed, will check again: %s", exc)
                 return False
             status = gone
         self._last_ok_at = now

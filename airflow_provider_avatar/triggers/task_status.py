@@ -19,7 +19,14 @@ from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
 from airflow_provider_avatar.services import make_hook
 from airflow_provider_avatar.status import TaskStatus, Verdict, judge, state_set
 from airflow_provider_avatar.transport.policy import RetryPolicy
-from airflow_provider_avatar.waiting import ProgressLog, after_error, error_event, outcome_event, timeout_event
+from airflow_provider_avatar.waiting import (
+    ProgressLog,
+    after_error,
+    error_event,
+    not_listed_yet,
+    outcome_event,
+    timeout_event,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -170,7 +177,10 @@ class AvatarTaskTrigger(BaseTrigger):
                         )
                     except AvatarError as final:  # ``exc``, or what it means here (e.g. never found)
                         return error_event(final)
-                    if status is None:
+                    if status is None and not_listed_yet(exc):
+                        # Expected right after a create: poll at the normal pace, no alarm.
+                        self.log.info("%s task %s is not listed yet; polling again", self.service, self.remote_task_id)
+                    elif status is None:
                         errors += 1
                         delay = error_backoff.backoff(errors, exc.retry_after)
                         self.log.warning(
