@@ -138,13 +138,15 @@ class ProgressLog:
         if self._last is not None and seen[0] is self._last[0] and now - self._logged_at < self.progress_every:
             return  # progress only, and reported less than a minute ago: the next line shows the latest
         self._last, self._logged_at = seen, now
+        details = [] if status.progress is None else [f"{status.progress:.0%} done"]
+        if seen[2] is not None:
+            details.append(f"{seen[2]} preview frames")
         self.log.info(
-            "%s task %s is %s (progress %s, preview frames %s)",
+            "%s task %s is %s%s",
             status.service,
             status.remote_task_id,
             status.state.value,
-            status.progress,
-            seen[2],
+            f" ({', '.join(details)})" if details else "",
         )
 
 

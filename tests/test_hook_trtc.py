@@ -310,7 +310,7 @@ def test_host_forms(monkeypatch: pytest.MonkeyPatch, host: str, url: str) -> Non
     [
         ({"extra": {"sdk_app_id": APP_ID}}, "region"),
         ({"extra": {"region": "ap-singapore"}}, "sdk_app_id"),
-        ({"extra": {"region": "ap-singapore", "sdk_app_id": "abc"}}, "sdk_app_id"),
+        ({"extra": {"region": "ap-singapore", "sdk_app_id": "abc"}}, "has sdk_app_id 'abc'"),
         ({"extra": {"region": "ap-singapore", "sdk_app_id": 2**32}}, "sdk_app_id"),
         ({"extra": {"region": "ap-singapore", "sdk_app_id": APP_ID, "language": "fr-FR"}}, "language"),
         ({"login": ""}, "SecretId"),

@@ -67,7 +67,6 @@ def _error(code: str, message: str = "something", request_id: str = "req-1") -> 
         ({"repeat_num": -1, "max_duration": 1}, {"RepeatNum": -1, "MaxDuration": 1}),
         ({"repeat_num": -1, "max_duration": 10080}, {"MaxDuration": 10080}),
         ({"repeat_num": -1}, {"RepeatNum": -1}),  # the hook adds DEFAULT_MAX_DURATION; the protocol allows none
-        ({"repeat_num": 0}, {"RepeatNum": 0}),
         ({"repeat_num": 1000}, {"RepeatNum": 1000}),
         ({"volume": 0}, {"Volume": 0}),
         ({"volume": 200}, {"Volume": 200}),
@@ -118,6 +117,7 @@ def test_good_start_inputs_build_the_documented_body(overrides: dict[str, Any], 
         ({"stream_url": "https:///x.mp4"}, "stream_url (StreamUrl)"),
         ({"stream_url": "clip.mp4"}, "stream_url (StreamUrl)"),
         ({"repeat_num": -2}, "repeat_num (RepeatNum)"),
+        ({"repeat_num": 0}, "repeat_num (RepeatNum)"),  # TRTC: [-1, 1000], 0 excluded
         ({"repeat_num": 1001}, "repeat_num (RepeatNum)"),
         ({"repeat_num": 1.5}, "repeat_num (RepeatNum)"),
         ({"repeat_num": -1, "max_duration": 0}, "max_duration (MaxDuration"),

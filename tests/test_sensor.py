@@ -299,3 +299,34 @@ def test_poke_interval_is_respected_and_scenext_defaults_to_30s() -> None:
     assert ScenextVideoSensor(task_id="a", remote_task_id="1", poke_interval=5).poll_interval == 5
     assert ScenextVideoSensor(task_id="b", remote_task_id="1", poll_interval=7).poll_interval == 7
     assert ScenextVideoSensor(task_id="c", remote_task_id="1").poll_interval == 30
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target_states": {"DONE"}}, "target_states: unknown task state 'DONE'"),
+        ({"failure_states": ["BROKEN"]}, "failure_states: unknown task state 'BROKEN'"),
+        ({"target_states": set()}, "target_states must not be empty"),
+    ],
+)
+def test_bad_state_names_are_refused_when_the_dag_is_parsed(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        AvatarTaskSensor(task_id="w", service="scenext", remote_task_id="1", **kwargs)
+
+
+def test_progress_lines_read_as_percentages() -> None:
+    from airflow_provider_avatar.status import TaskState, TaskStatus
+    from airflow_provider_avatar.waiting import ProgressLog
+
+    lines: list[str] = []
+
+    class Log:
+        def info(self, fmt: str, *args: Any) -> None:
+            lines.append(fmt % args)
+
+        def warning(self, fmt: str, *args: Any) -> None:
+            lines.append(fmt % args)
+
+    ProgressLog(Log()).observe(TaskStatus("dreamface", "t", TaskState.RUNNING, progress=0.37))
+    ProgressLog(Log()).observe(TaskStatus("scenext", "u", TaskState.RUNNING, result={"preview_frames": 3}))
+    assert lines == ["dreamface task t is RUNNING (37% done)", "scenext task u is RUNNING (3 preview frames)"]

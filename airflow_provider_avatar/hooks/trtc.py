@@ -107,12 +107,12 @@ class TrtcHook(AvatarBaseHook):
         region = str(extra.get("region") or "").strip()
         if not region:
             raise bad("has no region in its extra (e.g. ap-singapore; the regions are listed on TRTC's API pages)")
+        raw_app_id = extra.get("sdk_app_id")
         try:
-            sdk_app_id = parse_sdk_app_id(extra.get("sdk_app_id"))
+            sdk_app_id = parse_sdk_app_id(raw_app_id)
         except ValueError:
-            raise bad(
-                "needs sdk_app_id in its extra: the application's numeric SdkAppId from the TRTC console"
-            ) from None
+            what = "needs sdk_app_id in its extra" if raw_app_id in (None, "") else f"has sdk_app_id {raw_app_id!r}"
+            raise bad(f"{what}: it must be the application's numeric SdkAppId from the TRTC console") from None
         language = str(extra.get("language") or DEFAULT_LANGUAGE).strip()
         if language not in LANGUAGES:
             raise bad(f"extra 'language' must be one of {', '.join(LANGUAGES)}; got {language!r}")

@@ -229,6 +229,8 @@ class TrtcProtocol(ServiceProtocol):
                 "StreamUrl": _stream_url(stream_url),
             }
             repeat = _int_in("repeat_num (RepeatNum)", repeat_num, *REPEAT_RANGE)
+            if repeat == 0:
+                raise ValueError("repeat_num (RepeatNum) must be -1 (loop) or 1..1000; got 0")
             params["RepeatNum"] = repeat
             if max_duration is not None:
                 if repeat != -1:
@@ -451,6 +453,6 @@ class TrtcProtocol(ServiceProtocol):
         return gone_status(
             exc,
             TaskState.FAILED,
-            "NotExist and never InProgress: the ingest failed to start (check StreamUrl, RoomId, UserSig) "
-            "or the TaskId is wrong",
+            "NotExist and never seen InProgress: the ingest failed to start (check StreamUrl, RoomId, "
+            "UserSig), the TaskId is wrong, or the media was shorter than the poll interval",
         )

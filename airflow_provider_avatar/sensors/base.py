@@ -30,6 +30,16 @@ if TYPE_CHECKING:
     from airflow_provider_avatar.hooks.base import AvatarBaseHook
 
 
+def _states_param(name: str, values: Iterable[TaskState | str] | None) -> frozenset[TaskState] | None:
+    """A user's state names, normalised; an unknown name is an error naming the parameter."""
+    if values is None:
+        return None
+    try:
+        return state_set(values)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def conn_id_alias(name: str) -> property:
     """A service sensor's ``<service>_conn_id``: the same value as ``conn_id``, templated under its own name."""
     return property(
@@ -99,8 +109,10 @@ class AvatarTaskSensor(BaseSensorOperator):
         self.service = service
         self.remote_task_id = remote_task_id
         self.conn_id = conn_id or info.default_conn_id
-        self.target_states = state_set(target_states) if target_states is not None else None
-        self.failure_states = state_set(failure_states) if failure_states is not None else None
+        self.target_states = _states_param("target_states", target_states)
+        self.failure_states = _states_param("failure_states", failure_states)
+        if self.target_states is not None and not self.target_states:
+            raise ValueError("target_states must not be empty: the wait could never succeed")
         self.not_found_grace = not_found_grace
         self.error_window = error_window
         self.deferrable = deferrable

@@ -265,7 +265,8 @@ class TrtcSim(ServiceSim):
 
     def _defaults(self) -> None:
         self.start_delay = 0.5
-        self.media_seconds = 2.0
+        # How long a StreamUrl plays: the simulator's task duration (its --duration), at least 2 s.
+        self.media_seconds = max(2.0, self.default_duration)
         #: Idle seconds before a stalled task ends when the request set no IdleTimeout ("adaptive").
         self.adaptive_idle_timeout = 60.0
         self.qps_limit: int | None = 20
