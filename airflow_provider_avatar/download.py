@@ -204,7 +204,12 @@ class _Download:
                 with _Sink(self, out) as sink:
                     for chunk in resp.iter_content(self.chunk_size):
                         sink.put(chunk)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
                 return _Problem(f"interrupted at {self.written} bytes ({type(exc).__name__})")
         if self.total is not None and self.written > self.total:
             raise self.fail(f"received {self.written} bytes, more than the announced {self.total}")

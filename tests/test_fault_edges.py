@@ -190,3 +190,25 @@ def test_without_hard_links_an_existing_file_is_still_not_clobbered(
         download_file(sim.state.file_url("1.mp4"), str(dest), allow_private_hosts=True)
     assert dest.read_bytes() == b"someone else's"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+def test_a_body_that_fails_to_decode_is_fetched_again(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy that mangles an encoded body once: the download retries instead of failing raw."""
+    import requests
+
+    real = requests.Response.iter_content
+    calls = 0
+
+    def mangled_once(self: requests.Response, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise requests.exceptions.ContentDecodingError("bad gzip stream")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Response, "iter_content", mangled_once)
+    dest = tmp_path / "v.mp4"
+    download_file(sim.state.file_url("1.mp4"), str(dest), allow_private_hosts=True)
+    assert dest.read_bytes() == sample_video() and calls == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -197,12 +198,20 @@ def test_base_url_from_connection(monkeypatch: pytest.MonkeyPatch, conn: dict[st
     assert SENTINEL_KEY not in repr(config)
 
 
-def test_bad_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"max_qps": "fast"}, "'max_qps' must be a number"),
+        ({"max_attempts": 0.5}, "'max_attempts' must be a whole number"),
+        ({"max_attempts": "2.5"}, "'max_attempts' must be a whole number"),
+        ({"max_attempts": 0}, "'max_attempts' must be positive"),
+    ],
+)
+def test_bad_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], message: str) -> None:
     monkeypatch.setenv(
-        "AIRFLOW_CONN_SCENEXT_DEFAULT",
-        json.dumps({"conn_type": "scenext", "password": "k", "extra": {"max_qps": "fast"}}),
+        "AIRFLOW_CONN_SCENEXT_DEFAULT", json.dumps({"conn_type": "scenext", "password": "k", "extra": extra})
     )
-    with pytest.raises(AvatarInputError, match="'max_qps' must be a number"):
+    with pytest.raises(AvatarInputError, match=message):
         _ = ScenextHook().config
 
 

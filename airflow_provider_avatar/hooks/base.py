@@ -189,9 +189,10 @@ class AvatarBaseHook(BaseHook):
             }
             connect_timeout = _as_float("connect_timeout", extra.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT)
             read_timeout = _as_float("read_timeout", extra.get("read_timeout"), DEFAULT_READ_TIMEOUT)
-            max_attempts = int(
-                _as_float("max_attempts", extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS) or DEFAULT_MAX_ATTEMPTS
-            )
+            attempts = float(_as_float("max_attempts", extra.get("max_attempts"), DEFAULT_MAX_ATTEMPTS) or 0.0)
+            if not attempts.is_integer():
+                raise ValueError(f"connection extra 'max_attempts' must be a whole number; got {attempts:g}")
+            max_attempts = int(attempts)
         except ValueError as exc:
             raise AvatarInputError(str(exc), service=self.service, action="read_connection") from None
         return HookConfig(
