@@ -96,6 +96,9 @@ class DreamFaceSim(ServiceSim):
         return task_id
 
     # -- wire ----------------------------------------------------------------------------------
+    def is_status_read(self, request: web.BaseRequest) -> bool:
+        return request.method == "GET" and "/avatar/task/" in request.path
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/dreamface/avatar/task/{task_id}", self.get_task),

@@ -75,6 +75,9 @@ class MiniMaxSim(ServiceSim):
         return task_id
 
     # -- wire ----------------------------------------------------------------------------------
+    def is_status_read(self, request: web.BaseRequest) -> bool:
+        return request.method == "GET" and ("/query/" in request.path or "/files/" not in request.path)
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/minimax/v1/video_generation", self.create),

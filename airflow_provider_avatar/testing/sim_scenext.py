@@ -68,6 +68,9 @@ class ScenextSim(ServiceSim):
         return task_id
 
     # -- wire ----------------------------------------------------------------------------------
+    def is_status_read(self, request: web.BaseRequest) -> bool:
+        return request.method == "GET" and "/get_status/" in request.path
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/scenext/api/gen_video", self.gen_video),

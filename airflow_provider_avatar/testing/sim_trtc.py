@@ -387,6 +387,9 @@ class TrtcSim(ServiceSim):
         return task
 
     # -- wire ----------------------------------------------------------------------------------
+    def is_status_read(self, request: web.BaseRequest) -> bool:
+        return request.headers.get("X-TC-Action") == "DescribeStreamIngest"
+
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/", self.dispatch)]
 

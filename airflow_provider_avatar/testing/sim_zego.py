@@ -285,6 +285,9 @@ class ZegoSim(ServiceSim):
         return owner is not None and self._status(self.tasks[owner], now) is not None
 
     # -- wire ----------------------------------------------------------------------------------
+    def is_status_read(self, request: web.BaseRequest) -> bool:
+        return request.query.get("Action") in ("GetDigitalHumanStreamTaskStatus", "QueryDigitalHumanStreamTasks")
+
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/zego", self.dispatch), web.post("/zego/", self.dispatch)]
 

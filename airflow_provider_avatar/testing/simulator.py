@@ -55,6 +55,9 @@ class Faults:
     timeout_delay: float = 5.0
     truncate_downloads: bool = False
     seed: int | None = None
+    #: Fault only the service's status reads (what a waiting sensor or trigger sends), never its
+    #: creates, drives or stops: "30% of status polls fail" without touching the writes.
+    status_reads_only: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.kinds) - set(FAULT_KINDS)
@@ -158,6 +161,10 @@ class ServiceSim:
         """Whether a request to ``/`` is for this service (only asked when ``url_path`` is ``""``)."""
         return False
 
+    def is_status_read(self, request: web.BaseRequest) -> bool:
+        """Whether ``request`` reads a task's status (what waits send), for ``Faults.status_reads_only``."""
+        return False
+
     @property
     def public_extra(self) -> dict[str, Any]:
         """Connection extras a client needs besides URL, login and key, none of them secret (for ``info()``)."""
@@ -201,7 +208,9 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
             if faults is not None:
                 if faults.latency:
                     await asyncio.sleep(faults.latency)
-                fault = faults.draw() if service != "files" else None
+                sim = services.get(service)
+                if service != "files" and (not faults.status_reads_only or (sim and sim.is_status_read(request))):
+                    fault = faults.draw()
             response: web.StreamResponse = await (_inject(fault, faults) if fault and faults else handler(request))
             status = response.status
             return response
