@@ -6,6 +6,8 @@
 3. Download of a large file: ``curl`` / ``download_file()`` to a local path / to ``file://``.
 4. Behaviour under load: slow event-loop callbacks at N waits (with and without ``gc.freeze()``),
    and the request rate of many waits on one rate-limited connection (``benchmarks.loadchecks``).
+5. Soak: N mapped waits through the real scheduler and triggerer with 30% of status polls faulted
+   (``benchmarks.soak``).
 
 Prints the table and writes it to ``benchmarks/results/latest.md`` (raw figures in
 ``latest.json``). Benchmarks print figures; nothing here asserts a timing.
@@ -27,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import download, importcost, loadchecks
+from benchmarks import download, importcost, loadchecks, soak
 from benchmarks.common import REPO, SimProcess, airflow_env, median, raise_fd_limit, self_signed_cert, temp_dir
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -252,7 +254,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--download-runs", type=int, default=5)
     parser.add_argument("--download-mib", type=int, default=1024)
     parser.add_argument("--load-waits", type=int, default=300, help="waits for the slow-callback check")
-    parser.add_argument("--only", default="density,https,imports,download,load")
+    parser.add_argument(
+        "--soak-n", type=int, help=f"mapped waits in the soak (default {soak.DEFAULT_N}, {soak.QUICK_N} quick)"
+    )
+    parser.add_argument("--only", default="density,https,imports,download,load,soak")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--merge", action="store_true", help="keep the other sections of the last latest.json")
     parser.add_argument("--render-only", action="store_true", help="print the table of the last latest.json")
@@ -264,6 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         args.plan, args.https_size, args.min_duration, args.max_duration = "500x1,2000x1", 1000, 5.0, 12.0
         args.import_runs, args.download_runs, args.download_mib = 3, 1, 256
         args.load_waits = 100
+    if args.soak_n is None:
+        args.soak_n = soak.QUICK_N if args.quick else soak.DEFAULT_N
     only = set(args.only.split(","))
     raise_fd_limit()
     started = time.time()
@@ -294,6 +301,9 @@ def main(argv: list[str] | None = None) -> None:
         if "load" in only:
             log("Behaviour under load (slow callbacks, request rate) ...")
             raw["load"] = loadchecks.run(env, callback_waits=args.load_waits, qps_seconds=4.0 if args.quick else 8.0)
+        if "soak" in only:
+            log(f"Soak: {args.soak_n} mapped waits through the real triggerer, 30% of status polls faulted ...")
+            raw["soak"] = soak.run(args.soak_n, quick=args.quick)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     command["minutes"] = (time.time() - started) / 60
@@ -338,6 +348,8 @@ def render(raw: dict[str, Any], args: argparse.Namespace) -> str:
         out += ["### Download", "", *download_table(raw["download"]), ""]
     if raw.get("load"):
         out += ["### Behaviour under load", "", *loadchecks.table(raw["load"]), ""]
+    if raw.get("soak"):
+        out += ["### Soak through the real triggerer", "", *soak.table(raw["soak"]), ""]
     return "\n".join(out)
 
 
