@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.protocols.zego import DEFAULT_MAX_IDLE, DEFAULT_TTL
+from airflow_provider_avatar.inputs import checking, optional_text
+from airflow_provider_avatar.protocols.zego import CREATE, DEFAULT_MAX_IDLE, DEFAULT_TTL, SERVICE, lifetime, speech
 from airflow_provider_avatar.services import ZEGO_CONN_ID
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
         zego_conn_id: str = ZEGO_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        lifetime(ttl, max_idle_time)  # not templated: a bad value fails when the DAG is parsed
         super().__init__(**kwargs)
         self.digital_human_id = digital_human_id
         self.room_id = room_id
@@ -94,7 +96,9 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
         self.zego_conn_id = zego_conn_id
 
     def execute(self, context: Context) -> str:
-        stream_id = self.stream_id or default_stream_id(context)
+        with checking(SERVICE, CREATE):
+            # None: derived; a template that rendered nothing is refused, not silently derived.
+            stream_id = optional_text("stream_id", self.stream_id) or default_stream_id(context)
         hook = _hook(self.zego_conn_id)
         try:
             task_id = hook.create_stream(
@@ -142,6 +146,7 @@ class ZegoDriveByTextOperator(BaseOperator):
         zego_conn_id: str = ZEGO_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        speech(speech_rate, pitch_rate, volume, interrupt_mode)  # not templated: checked when the DAG is parsed
         super().__init__(**kwargs)
         self.remote_task_id = remote_task_id
         self.text = text
