@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT
+from airflow_provider_avatar.inputs import checking, optional_text
+from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT, SERVICE, START, start_options
 from airflow_provider_avatar.services import TRTC_CONN_ID
 
 if TYPE_CHECKING:
@@ -88,6 +89,20 @@ class TrtcStartStreamIngestOperator(BaseOperator):
         trtc_conn_id: str = TRTC_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        # Not templated: a bad value fails when the DAG is parsed.
+        start_options(
+            user_sig=user_sig,
+            room_id_type=room_id_type,
+            repeat_num=repeat_num,
+            max_duration=max_duration,
+            idle_timeout=idle_timeout,
+            volume=volume,
+            tempo=tempo,
+            seek_second=seek_second,
+            auto_push=auto_push,
+            private_map_key=private_map_key,
+            enable_progress=enable_progress,
+        )
         super().__init__(**kwargs)
         self.room_id = room_id
         self.stream_url = stream_url
@@ -106,11 +121,16 @@ class TrtcStartStreamIngestOperator(BaseOperator):
         self.trtc_conn_id = trtc_conn_id
 
     def execute(self, context: Context) -> str:
-        user_id = self.user_id or default_user_id(context)
+        room_id = self.room_id
+        with checking(SERVICE, START):
+            # None: derived; a template that rendered nothing is refused, not silently derived.
+            user_id = optional_text("user_id", self.user_id) or default_user_id(context)
+            if isinstance(room_id, int) and not isinstance(room_id, bool):
+                room_id = str(room_id)  # an integer room id (room_id_type=1) may be given as a number
         hook = _hook(self.trtc_conn_id)
         try:
             task_id = hook.start_stream_ingest(
-                room_id=str(self.room_id),
+                room_id=room_id,
                 stream_url=self.stream_url,
                 user_id=user_id,
                 user_sig=self.user_sig,

@@ -271,7 +271,7 @@ TRTC_START = Table(
     "trtc",
     lambda tmp: {"room_id": "room-1", "stream_url": "https://media.test/v.mp4", "user_id": "robot-1"},
     [
-        *text_rows("room_id"),
+        *text_rows("room_id", wrong_type=["room-1"]),
         Bad("room_id", "room-1", RUN, "32-bit", also={"room_id_type": 1}, name="not-an-integer-room"),
         *text_rows("stream_url"),
         Bad("stream_url", "ftp://media.test/v.mp4", RUN, "rtmp", name="not-a-media-url"),
@@ -286,7 +286,7 @@ TRTC_START = Table(
         Bad("repeat_num", "1", PARSE, "integer", name="wrong-type"),
         Bad("max_duration", 0, PARSE, r"\[1, 10080\]", also={"repeat_num": -1}),
         Bad("max_duration", 30, PARSE, "only with repeat_num -1", name="without-a-loop"),
-        Bad("idle_timeout", 601, PARSE, r"\[5, 600\]"),
+        Bad("idle_timeout", 601, PARSE, r"\[0, 600\]"),
         Bad("idle_timeout", "60", PARSE, "integer", name="wrong-type"),
         Bad("volume", 201, PARSE, r"\[0, 200\]"),
         Bad("tempo", 3.0, PARSE, r"\[0.5, 2.0\]"),
