@@ -50,7 +50,7 @@ class DreamFaceCreateAvatarOperator(BaseOperator):
 
         hook = DreamFaceHook(self.dreamface_conn_id)
         try:
-            remote_task_id = hook.create_avatar(self.body, create_path=self.create_path or None)
+            remote_task_id = hook.create_avatar(self.body, create_path=self.create_path)
         finally:
             hook.close()
         self.log.info("Created DreamFace avatar task %s", remote_task_id)

@@ -118,6 +118,9 @@ class MiniMaxCreateVideoOperator(BaseOperator):
         minimax_conn_id: str = MINIMAX_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_avatar.protocols.minimax import create_switches
+
+        create_switches(prompt_optimizer, fast_pretreatment)  # not templated: checked when the DAG is parsed
         super().__init__(**kwargs)
         self.prompt = prompt
         self.model = model
@@ -137,7 +140,7 @@ class MiniMaxCreateVideoOperator(BaseOperator):
         if isinstance(image, os.PathLike):
             image = os.fspath(image)
         if isinstance(image, str) and image.strip():
-            image = first_frame_data(image)
+            image = first_frame_data(image)  # else the create refuses it, naming first_frame_image
         hook = MiniMaxVideoHook(self.minimax_conn_id)
         try:
             remote_task_id = hook.create_video(
@@ -145,7 +148,7 @@ class MiniMaxCreateVideoOperator(BaseOperator):
                 model=self.model,
                 duration=self.duration,
                 resolution=self.resolution,
-                first_frame_image=image or None,
+                first_frame_image=image,
                 prompt_optimizer=self.prompt_optimizer,
                 fast_pretreatment=self.fast_pretreatment,
                 callback_url=self.callback_url,
