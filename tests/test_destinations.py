@@ -60,7 +60,7 @@ BAD_DESTINATIONS: list[tuple[str, bool, type[AvatarError], str]] = [
         r"\(Install s3fs.*apache-airflow-providers-amazon\[s3fs\]",
     ),
     ("memory://bucket/x.mp4", False, AvatarDestinationError, r"No filesystem registered for scheme memory.*attach\(\)"),
-    ("{tmp}/existing", False, AvatarDestinationError, r"is a directory; give a file path such as .*/existing/video.mp4"),
+    ("{tmp}/existing", False, AvatarDestinationError, r"is a directory; give a file path such as .*/existing/video"),
     ("{tmp}/existing", True, AvatarDestinationError, "is a directory; give a file path"),
     ("{tmp}/new/", True, AvatarDestinationError, r"is a directory; give a file path such as .*/new/video.mp4"),
     ("memory://bucket/folder/", False, AvatarDestinationError, "is a directory"),

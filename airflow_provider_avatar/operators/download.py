@@ -60,7 +60,7 @@ class AvatarVideoDownloadOperator(BaseOperator):
         from airflow_provider_avatar.services import SERVICES, service_info
 
         # Not templated: checked when the DAG is parsed.
-        with checking(service if service in SERVICES else "download", "download"):
+        with checking(service if service is not None and service in SERVICES else "download", "download"):
             if service is not None and service not in SERVICES:
                 service_info(str(service))  # raises, naming the known services
             flag("overwrite", overwrite)

@@ -143,8 +143,16 @@ def data_uri_size(value: str) -> int:
 
 #: Create fields the operator has parameters for: ``extra_body`` may not set them.
 CREATE_FIELDS = frozenset(
-    {"model", "prompt", "duration", "resolution", "first_frame_image", "prompt_optimizer", "fast_pretreatment",
-     "callback_url"}
+    {
+        "model",
+        "prompt",
+        "duration",
+        "resolution",
+        "first_frame_image",
+        "prompt_optimizer",
+        "fast_pretreatment",
+        "callback_url",
+    }
 )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from airflow_provider_avatar import inputs
 from airflow_provider_avatar.exceptions import (
     AvatarAuthError,
     AvatarError,
@@ -21,7 +22,6 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarTransientError,
 )
-from airflow_provider_avatar import inputs
 from airflow_provider_avatar.inputs import checking, mapping, text
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol, gone_status
 from airflow_provider_avatar.status import TaskState, TaskStatus
@@ -173,7 +173,10 @@ def _assets(values: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def lifetime(ttl: Any, max_idle_time: Any) -> dict[str, int]:
     """``TTL`` and ``MaxIdleTime`` of a create; raises ``AvatarInputError`` (operators call it at DAG parse)."""
     with checking(SERVICE, CREATE):
-        return {"TTL": _int_in("ttl", ttl, *TTL_RANGE), "MaxIdleTime": _int_in("max_idle_time", max_idle_time, *IDLE_RANGE)}
+        return {
+            "TTL": _int_in("ttl", ttl, *TTL_RANGE),
+            "MaxIdleTime": _int_in("max_idle_time", max_idle_time, *IDLE_RANGE),
+        }
 
 
 def speech(

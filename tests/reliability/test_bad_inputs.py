@@ -48,7 +48,6 @@ from airflow_provider_avatar.sensors.scenext import ScenextVideoSensor
 from airflow_provider_avatar.sensors.trtc import TrtcStreamIngestSensor
 from airflow_provider_avatar.sensors.zego import ZegoDigitalHumanStreamSensor
 from airflow_provider_avatar.status import TaskState, TaskStatus
-from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Simulator
 
 PARSE, RUN = "parse", "run"
@@ -476,4 +475,3 @@ def test_a_bad_value_is_refused_before_anything_is_sent(
     assert re.search(row.says, message), message
     assert sim.requests() == [], "a request reached the simulator"
     assert _tree(tmp_path) == before, "something was written"
-
