@@ -47,11 +47,18 @@ class DreamFaceCreateAvatarOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_avatar.hooks.dreamface import DreamFaceHook
+        from airflow_provider_avatar.protocols.dreamface import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
 
         hook = DreamFaceHook(self.dreamface_conn_id)
         try:
-            remote_task_id = hook.create_avatar(self.body, create_path=self.create_path or None)
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_avatar(self.body, create_path=self.create_path or None),
+                describe=lambda remote_task_id: f"Created DreamFace avatar task {remote_task_id}",
+                logger=self.log,
+            )
         finally:
             hook.close()
-        self.log.info("Created DreamFace avatar task %s", remote_task_id)
-        return remote_task_id

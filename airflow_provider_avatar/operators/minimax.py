@@ -132,6 +132,8 @@ class MiniMaxCreateVideoOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_avatar.hooks.minimax import MiniMaxVideoHook
+        from airflow_provider_avatar.protocols.minimax import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
 
         image = self.first_frame_image
         if isinstance(image, os.PathLike):
@@ -140,18 +142,23 @@ class MiniMaxCreateVideoOperator(BaseOperator):
             image = first_frame_data(image)
         hook = MiniMaxVideoHook(self.minimax_conn_id)
         try:
-            remote_task_id = hook.create_video(
-                prompt=self.prompt,
-                model=self.model,
-                duration=self.duration,
-                resolution=self.resolution,
-                first_frame_image=image or None,
-                prompt_optimizer=self.prompt_optimizer,
-                fast_pretreatment=self.fast_pretreatment,
-                callback_url=self.callback_url,
-                extra=self.extra_body,
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_video(
+                    prompt=self.prompt,
+                    model=self.model,
+                    duration=self.duration,
+                    resolution=self.resolution,
+                    first_frame_image=image or None,
+                    prompt_optimizer=self.prompt_optimizer,
+                    fast_pretreatment=self.fast_pretreatment,
+                    callback_url=self.callback_url,
+                    extra=self.extra_body,
+                ),
+                describe=lambda remote_task_id: f"Created MiniMax video task {remote_task_id}",
+                logger=self.log,
             )
         finally:
             hook.close()
-        self.log.info("Created MiniMax video task %s", remote_task_id)
-        return remote_task_id

@@ -63,18 +63,25 @@ class ScenextCreateVideoOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_avatar.hooks.scenext import ScenextHook
+        from airflow_provider_avatar.protocols.scenext import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
 
         hook = ScenextHook(self.scenext_conn_id)
         try:
-            remote_task_id = hook.create_video(
-                question=self.question,
-                question_images=self.question_images,
-                answer=self.answer,
-                answer_images=self.answer_images,
-                quality=self.quality,
-                notify_url=self.notify_url,
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_video(
+                    question=self.question,
+                    question_images=self.question_images,
+                    answer=self.answer,
+                    answer_images=self.answer_images,
+                    quality=self.quality,
+                    notify_url=self.notify_url,
+                ),
+                describe=lambda remote_task_id: f"Created Scenext video task {remote_task_id}",
+                logger=self.log,
             )
         finally:
             hook.close()
-        self.log.info("Created Scenext video task %s", remote_task_id)
-        return remote_task_id
