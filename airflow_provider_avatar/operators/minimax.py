@@ -75,7 +75,8 @@ class MiniMaxCreateVideoOperator(BaseOperator):
     (an unknown model is passed through with a warning). MiniMax limits creates per minute: the
     connection paces them (``action_max_qps``, default 5 per minute) and a create MiniMax refused
     for its minute budget (1002) is retried with backoff; a create whose answer was lost is never
-    re-sent, so it cannot bill a second video.
+    re-sent, so it cannot bill a second video (nor by a later try of this task instance: see
+    ``airflow_provider_avatar.submit_guard``).
 
     :param prompt: the video description, camera directives in ``[...]`` (templated).
     :param model: e.g. ``MiniMax-Hailuo-2.3`` (default), ``MiniMax-Hailuo-02``, ``T2V-01`` (templated).

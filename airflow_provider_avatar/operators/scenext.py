@@ -18,7 +18,9 @@ class ScenextCreateVideoOperator(BaseOperator):
 
     Input is checked before anything is sent: ``question`` or ``question_images`` is required and
     ``quality`` is one of ``l``, ``m``, ``h``. The create call is never retried once it may have
-    reached Scenext, so a lost answer cannot bill a second video.
+    reached Scenext, so a lost answer cannot bill a second video; a later try of this task instance
+    re-attaches to the task an earlier try created, or fails before sending if one may have been
+    created (``airflow_provider_avatar.submit_guard``).
 
     :param question: the question to explain (templated).
     :param question_images: image URLs or base64 strings of the question (templated).

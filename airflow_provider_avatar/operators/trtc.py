@@ -46,7 +46,8 @@ class TrtcStartStreamIngestOperator(BaseOperator):
 
     Input is validated before anything is sent. The start is sent once: if its answer is lost, the
     task fails with ``AvatarSubmitUnknownError`` and is not retried (TRTC cannot list ingest tasks,
-    so a retry could start a second, billed one).
+    so a retry could start a second, billed one); a later try after a killed one re-attaches to the
+    recorded TaskId or fails the same way before sending (``airflow_provider_avatar.submit_guard``).
 
     :param room_id: the room to publish into (templated); a 32-bit integer with ``room_id_type=1``.
     :param stream_url: the media: an http(s) video file or an RTMP/HLS/FLV live stream (templated).

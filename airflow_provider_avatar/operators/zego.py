@@ -37,7 +37,8 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
 
     Input is validated before anything is sent (id lengths and alphabets, TTL and idle ranges,
     video size). The create is sent at most once per StreamId: a lost answer, or an Airflow retry
-    of this task, re-attaches to the running stream with the same StreamId.
+    of this task, re-attaches to the running stream with the same StreamId (a try killed mid-create
+    leaves a record the next try reads first: ``airflow_provider_avatar.submit_guard``).
 
     :param digital_human_id: the digital human to stream (templated).
     :param room_id: RTC room to push into, at most 128 bytes (templated).
