@@ -96,6 +96,9 @@ class SimState:
         self.record = True
         #: Log one line per request to ``request_log`` (``--log-requests``).
         self.log_requests = False
+        #: Seconds a create's answer is held after the task was created (a create "in flight":
+        #: landed and billed, its caller not told yet), per service; see ``ServiceSim.is_create``.
+        self.create_answer_delay: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self.file_base_url = ""
         self.api_base_url = ""
@@ -165,6 +168,10 @@ class ServiceSim:
         """Whether ``request`` reads a task's status (what waits send), for ``Faults.status_reads_only``."""
         return False
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        """Whether ``request`` creates a billed task (for ``Simulator.hold_create_answers``)."""
+        return False
+
     @property
     def public_extra(self) -> dict[str, Any]:
         """Connection extras a client needs besides URL, login and key, none of them secret (for ``info()``)."""
@@ -213,6 +220,9 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
                     fault = faults.draw()
             response: web.StreamResponse = await (_inject(fault, faults) if fault and faults else handler(request))
             status = response.status
+            hold = state.create_answer_delay.get(service)
+            if hold and fault is None and (sim := services.get(service)) is not None and sim.is_create(request):
+                await asyncio.sleep(hold)  # the task exists now; its caller hears of it only later
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -343,11 +353,20 @@ class Simulator:
         else:
             self.state.faults[service] = faults
 
+    def hold_create_answers(self, service: str, seconds: float | None) -> None:
+        """Create ``service``'s tasks at once but answer each create only ``seconds`` later (None: at once),
+        so a test can kill the caller while its create is in flight."""
+        if seconds is None:
+            self.state.create_answer_delay.pop(service, None)
+        else:
+            self.state.create_answer_delay[service] = seconds
+
     def requests(self, service: str | None = None) -> list[RequestRecord]:
         return [r for r in list(self.state.requests) if service is None or r.service == service]
 
     def reset(self) -> None:
         self.state.faults.clear()
+        self.state.create_answer_delay.clear()
         self.state.requests.clear()
         self.state.counts.clear()
         for sim in self.services.values():
