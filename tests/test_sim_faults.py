@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -34,6 +36,9 @@ def test_a_held_create_lands_before_its_caller_hears_of_it(sim: Simulator) -> No
     (task_id,) = sim.services["scenext"].tasks  # type: ignore[attr-defined]
     polled = requests.get(f"{sim.url('scenext')}/get_status/{task_id}", headers=auth, timeout=5)
     assert polled.status_code == 200, "status reads are not held"
+    sim.hold_create_answers("scenext", None)
+    created = requests.post(f"{sim.url('scenext')}/gen_video", json={"question": "q"}, headers=auth, timeout=(5, 30))
+    assert created.status_code == 200, "creates are answered at once again"
 
 
 #: (service, method, path, headers): one create request of each service.
@@ -56,3 +61,18 @@ def test_every_service_knows_its_create(sim: Simulator, service: str, method: st
 
 def test_every_service_has_a_create_row() -> None:
     assert {row[0] for row in CREATES} == set(SERVICES)
+
+
+def test_releasing_held_creates_answers_them(sim: Simulator) -> None:
+    sim.hold_create_answers("scenext", 600.0)
+    auth = {"Authorization": f"Bearer {SENTINEL_KEY}"}
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            requests.post, f"{sim.url('scenext')}/gen_video", json={"question": "q"}, headers=auth, timeout=(5, 120)
+        )
+        deadline = time.monotonic() + 60
+        while not sim.services["scenext"].tasks and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.05)
+        assert not answer.done(), "the create was answered while held"
+        sim.hold_create_answers("scenext", None)
+        assert answer.result(timeout=120).status_code == 200

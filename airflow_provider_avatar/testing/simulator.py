@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import importlib.resources
@@ -99,6 +100,7 @@ class SimState:
         #: Seconds a create's answer is held after the task was created (a create "in flight":
         #: landed and billed, its caller not told yet), per service; see ``ServiceSim.is_create``.
         self.create_answer_delay: dict[str, float] = {}
+        self._create_releases: dict[str, asyncio.Event] = {}
         self.counts: dict[str, int] = {}
         self.file_base_url = ""
         self.api_base_url = ""
@@ -107,6 +109,18 @@ class SimState:
 
     def key_for(self, service: str) -> str:
         return self.api_keys.get(service, DEFAULT_API_KEY)
+
+    async def hold_create_answer(self, service: str, seconds: float) -> None:
+        """Wait ``seconds``, or less if ``release_create_answers`` is called meanwhile."""
+        release = self._create_releases.setdefault(service, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), seconds)
+
+    def release_create_answers(self, service: str) -> None:
+        """Answer the held creates of ``service`` now (call on the simulator's event loop)."""
+        release = self._create_releases.pop(service, None)
+        if release is not None:
+            release.set()
 
     # -- file host --------------------------------------------------------------------------
     def sign(self, name: str, expires: float) -> str:
@@ -222,7 +236,7 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
             status = response.status
             hold = state.create_answer_delay.get(service)
             if hold and fault is None and (sim := services.get(service)) is not None and sim.is_create(request):
-                await asyncio.sleep(hold)  # the task exists now; its caller hears of it only later
+                await state.hold_create_answer(service, hold)  # the task exists; its caller hears of it later
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -354,19 +368,24 @@ class Simulator:
             self.state.faults[service] = faults
 
     def hold_create_answers(self, service: str, seconds: float | None) -> None:
-        """Create ``service``'s tasks at once but answer each create only ``seconds`` later (None: at once),
-        so a test can kill the caller while its create is in flight."""
-        if seconds is None:
-            self.state.create_answer_delay.pop(service, None)
-        else:
+        """Create ``service``'s tasks at once but answer each create only ``seconds`` later, so a test can
+        kill the caller while its create is in flight; None answers held and later creates at once."""
+        if seconds is not None:
             self.state.create_answer_delay[service] = seconds
+            return
+        self.state.create_answer_delay.pop(service, None)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.state.release_create_answers, service)
+        else:
+            self.state.release_create_answers(service)
 
     def requests(self, service: str | None = None) -> list[RequestRecord]:
         return [r for r in list(self.state.requests) if service is None or r.service == service]
 
     def reset(self) -> None:
         self.state.faults.clear()
-        self.state.create_answer_delay.clear()
+        for service in list(self.state.create_answer_delay):
+            self.hold_create_answers(service, None)
         self.state.requests.clear()
         self.state.counts.clear()
         for sim in self.services.values():
