@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import shutil
+import signal
 import sys
 import time
 import urllib.request
@@ -66,6 +68,8 @@ class Deployment:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     #: Components the test killed on purpose (not reported as dead).
     killed: set[str] = field(default_factory=set)
+    #: The ``job`` row id of each triggerer as last started (``trigger.triggerer_id`` points to it).
+    job_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def db(self) -> Path:
@@ -76,12 +80,20 @@ class Deployment:
         return [name for name in self.commands if name.startswith("triggerer")]
 
     def start(self, name: str) -> None:
-        """Start (or start again) one component in its own process group."""
+        """Start (or start again) one component in its own process group; for a triggerer, wait until its
+        job row exists (so job ids map to triggerers even when several start)."""
         env = {**self.env, **self.component_env.get(name, {})}
         with (self.logs / f"{name}.log").open("ab") as log:
             log.write(f"\n===== harness: starting {name} =====\n".encode())
+        before = set(self.triggerer_jobs())
         self.procs[name] = start_logged(self.commands[name], self.logs / f"{name}.log", env)
         self.killed.discard(name)
+        if name in self.triggerers:
+            wait_for(self, f"{name} registered", lambda: bool(set(self.triggerer_jobs()) - before), READY_LIMIT)
+            (self.job_ids[name],) = set(self.triggerer_jobs()) - before
+
+    def triggerer_jobs(self) -> list[int]:
+        return [row[0] for row in self.query("SELECT id FROM job WHERE job_type = 'TriggererJob'")]
 
     def kill(self, name: str) -> None:
         """SIGKILL the component's whole process group (no graceful shutdown) and reap its leader."""
@@ -93,7 +105,12 @@ class Deployment:
         self.start(name)
 
     def stop_all(self) -> None:
+        """Stop every component (SIGTERM, then SIGKILL after ``STOP_GRACE``), then SIGKILL any process still
+        running with this deployment's ``AIRFLOW_HOME`` (e.g. a task that outlived its killed supervisor)."""
         stop_groups(self.procs.values(), grace=STOP_GRACE)
+        for pid in stragglers(self.home):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def dead(self) -> list[str]:
         return [
@@ -113,7 +130,8 @@ class Deployment:
         return "".join(parts)
 
     def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        return query(self.db, sql, *params)
+        rows: list[tuple[Any, ...]] = query(self.db, sql, *params)
+        return rows
 
     def airflow(self, *args: str, limit: float = CLI_LIMIT) -> None:
         """Run an ``airflow`` CLI command to completion; assert it succeeded."""
@@ -147,6 +165,18 @@ class Deployment:
         )
 
 
+def stragglers(home: Path) -> list[int]:
+    """Processes of this user whose environment has ``AIRFLOW_HOME=home``."""
+    needle = f"AIRFLOW_HOME={home}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
 @contextlib.contextmanager
 def deploy(
     tmp_path: Path,
@@ -156,10 +186,18 @@ def deploy(
     *,
     triggerers: int = 1,
     settings: Mapping[str, str] | None = None,
+    args: Mapping[str, list[str]] | None = None,
+    later: Iterable[str] = (),
     parallelism: int = 4,
 ) -> Iterator[Deployment]:
-    """Migrate a SQLite DB and start the scheduler, dag-processor, ``triggerers`` triggerers and the
-    api-server with ``dag_files`` in the DAGs folder; stop every component on exit (hard limit)."""
+    """Migrate a SQLite DB and start the scheduler, dag-processor, ``triggerers`` triggerers (``triggerer``,
+    ``triggerer-2``, ...) and the api-server with ``dag_files`` in the DAGs folder; stop every component
+    on exit (hard limit).
+
+    :param settings: extra environment for every component (``AIRFLOW__SECTION__KEY``).
+    :param args: extra command-line arguments per component, e.g. ``{"triggerer": ["--capacity", "2"]}``.
+    :param later: components the test starts itself (``dep.start(name)``).
+    """
     dags = tmp_path / "dags"
     dags.mkdir()
     for path in dag_files:
@@ -189,16 +227,20 @@ def deploy(
     dep.commands = {
         "scheduler": [*AIRFLOW, "scheduler"],
         "dag-processor": [*AIRFLOW, "dag-processor"],
-        **{("triggerer" if i == 0 else f"triggerer-{i + 1}"): [*AIRFLOW, "triggerer"] for i in range(triggerers)},
         "api-server": [*AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        **{("triggerer" if i == 0 else f"triggerer-{i + 1}"): [*AIRFLOW, "triggerer"] for i in range(triggerers)},
     }
+    for name, extra in (args or {}).items():
+        dep.commands[name] = [*dep.commands[name], *extra]
+    later = set(later)
     for name in dep.triggerers:
         dep.component_env[name] = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
     code = run_logged([*AIRFLOW, "db", "migrate"], dep.logs / "db-migrate.log", dep.env, CLI_LIMIT)
     assert code == 0, f"airflow db migrate exited {code}:\n{tail(dep.logs / 'db-migrate.log')}"
     try:
         for name in dep.commands:
-            dep.start(name)
+            if name not in later:
+                dep.start(name)
         yield dep
     finally:
         dep.stop_all()

@@ -8,19 +8,17 @@ Takes about 40 s; run with ``make e2e`` or ``pytest -m e2e tests/e2e``.
 from __future__ import annotations
 
 import math
-import secrets
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from airflow_provider_avatar.services import SERVICES
-from airflow_provider_avatar.testing.simulator import Simulator
 
 from .harness import EXAMPLES, Deployment, deploy, file_facts, release_after_defer_exit, wait_for_run, wait_until_ready
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from airflow_provider_avatar.testing.simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -29,26 +27,6 @@ DAG_ID = "example_scenext_video"
 TRTC_DAG_ID = "example_trtc_stream_ingest"
 TRTC_CONF = {"stream_url": "https://media.test/intro.mp4"}
 RUN_ID = "e2e_run"
-#: Remote tasks finish only when the test releases them (see release_after_defer_exit), so every
-#: wait is sure to defer first.
-SIM_TASK_SECONDS = 3600.0
-
-
-@pytest.fixture
-def api_key() -> str:
-    return f"sk-e2e-sentinel-{secrets.token_hex(8)}"
-
-
-@pytest.fixture
-def e2e_simulator(api_key: str) -> Iterator[Simulator]:
-    """The simulator in a thread of this process (so its request log can be inspected)."""
-    sim = Simulator(api_keys=dict.fromkeys(SERVICES, api_key), task_duration=SIM_TASK_SECONDS).start()
-    # The ingest goes live only when the test says so (see release_after_defer_exit).
-    sim.services["trtc"].start_delay = 3600.0  # type: ignore[attr-defined]
-    try:
-        yield sim
-    finally:
-        sim.stop()
 
 
 @pytest.fixture
