@@ -207,7 +207,10 @@ def test_scheduler_killed_during_a_create_creates_once(tmp_path: Path, e2e_simul
 
         dep.kill("scheduler")
         sim.hold_create_answers("scenext", None)  # a task that outlived its supervisor hears the id now
+        # Every video is ready from now on, so a wait succeeds on its first check without deferring (and
+        # a second create, the bug this test catches, does not leave the run waiting for an hour).
         finish_scenext(sim)
+        scenext.default_duration = 0.0
         dep.start("scheduler")
 
         state = wait_for_run(dep, SCENEXT_DAG, run)
