@@ -95,6 +95,20 @@ class DreamFaceSim(ServiceSim):
         )
         return task_id
 
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        if history == "unknown_then_succeeds":
+            return self.add_task(duration=duration / 2, phases=[("UNKNOWN", duration / 2)])
+        if history == "gone_after_seen":
+            return self.add_task(duration=3600.0, gone_after=duration)
+        if history == "long_running":
+            return self.add_task(duration=10**7)
+        outcome = {"succeeds": "success", "fails": "failure", "no_artifact": "no_artifact"}[history]
+        return self.add_task(duration=duration, outcome=outcome)
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "create_avatar", {"body": {"image_url": "https://cdn.test/face.png", "audio_url": "https://cdn.test/a.mp3"}}
+
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/avatar/task/" in request.path
@@ -144,7 +158,7 @@ class DreamFaceSim(ServiceSim):
         now = self.state.clock()
         if task is not None and task.created_at is None:
             task.created_at = now  # the demo task starts when someone first asks for it
-        if task is None or (
+        if task is None or not self.listed(task.task_id) or (
             task.gone_after is not None and task.created_at is not None and now - task.created_at >= task.gone_after
         ):
             return web.json_response({"code": "task_not_exist", "message": "task_not_exist", "data": None}, status=400)

@@ -67,6 +67,20 @@ class ScenextSim(ServiceSim):
         )
         return task_id
 
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        if history == "unknown_then_succeeds":
+            return self.add_task(duration=duration / 2, phases=[("REVIEWING", duration / 2)])
+        if history == "gone_after_seen":
+            return self.add_task(duration=3600.0, gone_after=duration)
+        if history == "long_running":
+            return self.add_task(duration=10**7)
+        outcome = {"succeeds": "completed", "fails": "failed", "no_artifact": "no_artifact"}[history]
+        return self.add_task(duration=duration, outcome=outcome)
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "create_video", {"question": "Why is the sky blue?"}
+
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/get_status/" in request.path
@@ -110,7 +124,7 @@ class ScenextSim(ServiceSim):
         """The task a status read names (counted as one more poll), or None if unknown."""
         self._auth(request)
         task = self.tasks.get(request.match_info["task_id"])
-        if task is None or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after):
+        if task is None or not self.listed(task.task_id) or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after):
             return None
         task.polls += 1
         return task
