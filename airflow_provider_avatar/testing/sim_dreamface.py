@@ -43,6 +43,7 @@ class DreamFaceTask:
 
 class DreamFaceSim(ServiceSim):
     name = "dreamface"
+    not_applicable = {"check-9": "a generation job ends by itself: there is nothing to stop"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

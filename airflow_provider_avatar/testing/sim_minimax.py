@@ -39,6 +39,7 @@ class MiniMaxTask:
 
 class MiniMaxSim(ServiceSim):
     name = "minimax"
+    not_applicable = {"check-9": "a generation job ends by itself: there is nothing to stop"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

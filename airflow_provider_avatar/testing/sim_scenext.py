@@ -30,6 +30,7 @@ class ScenextTask:
 
 class ScenextSim(ServiceSim):
     name = "scenext"
+    not_applicable = {"check-9": "a generation job ends by itself: there is nothing to stop"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

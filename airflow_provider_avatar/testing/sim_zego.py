@@ -183,6 +183,7 @@ class ZegoSim(ServiceSim):
     name = "zego"
     stop_method = "stop_stream"
     request_ids = True
+    idempotent_create = "a StreamId is unique per AppId: a second create is refused (400000015) while the first lives"
     not_applicable = {
         "no_artifact": "a live stream has no file: there is no 'finished without a result'",
         "check-10": "a live stream has no video to download",

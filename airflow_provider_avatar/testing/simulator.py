@@ -121,6 +121,8 @@ class SimState:
         #: Log one line per request to ``request_log`` (``--log-requests``).
         self.log_requests = False
         self.counts: dict[str, int] = {}
+        #: Requests being answered now (a test waits for 0 before counting what arrived).
+        self.in_flight = 0
         self.file_base_url = ""
         self.api_base_url = ""
         self._secret = uuid.uuid4().hex.encode()
@@ -164,6 +166,9 @@ class ServiceSim:
     stop_method: str | None = None
     #: Whether every answer, errors included, carries a request id (clients must name it in errors).
     request_ids: bool = False
+    #: Why a second create is harmless here (an idempotency key), or None: then a create whose
+    #: answer was lost must never be sent again.
+    idempotent_create: str | None = None
 
     def __init__(self, state: SimState, default_duration: float = 3.0) -> None:
         self.state = state
@@ -276,6 +281,7 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
         fault = None
         status = 0
         sim = services.get(service)
+        state.in_flight += 1
         try:
             faults = state.faults.get(service) if service != "_sim" else None
             if faults is not None:
@@ -290,6 +296,7 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
             status = exc.status
             raise
         finally:
+            state.in_flight -= 1
             state.counts[service] = state.counts.get(service, 0) + 1
             if state.record and service != "_sim":
                 state.requests.append(
@@ -419,6 +426,12 @@ class Simulator:
             self.state.faults.pop(service, None)
         else:
             self.state.faults[service] = faults
+
+    def settle(self, limit: float = 30.0) -> None:
+        """Wait (real time, at most ``limit`` s) until no request is being answered, e.g. a slow fault."""
+        ends = time.monotonic() + limit
+        while self.state.in_flight and time.monotonic() < ends:
+            time.sleep(0.01)
 
     def requests(self, service: str | None = None) -> list[RequestRecord]:
         return [r for r in list(self.state.requests) if service is None or r.service == service]

@@ -32,7 +32,7 @@ from airflow_provider_avatar.status import TaskState
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import NEVER_ISSUED_ID, RequestRecord, ServiceSim, Simulator
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
-from tests.conftest import SENTINELS, connection_env
+from tests.conftest import SENTINELS
 
 try:
     from airflow.sdk.exceptions import AirflowRescheduleException
@@ -72,6 +72,13 @@ class Svc:
     simulator: Simulator
     sim: ServiceSim
     clock: FakeClock
+    monkeypatch: pytest.MonkeyPatch
+
+    def connect(self, **extra: Any) -> None:
+        """Point ``<key>_default`` at the simulator with these connection extras (read_timeout 2 s unless given)."""
+        extra.setdefault("read_timeout", 2)
+        for key, value in self.simulator.connection_env(self.key, **extra).items():
+            self.monkeypatch.setenv(key, value)
 
     @property
     def secret(self) -> str:
@@ -148,9 +155,9 @@ def svc(
 ) -> Svc:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)  # the Tencent SDK honours them; the simulator is on loopback
-    for key, value in connection_env(sim, service).items():
-        monkeypatch.setenv(key, value)
-    return Svc(service, SERVICES[service], sim, sim.services[service], fake_clock)
+    svc = Svc(service, SERVICES[service], sim, sim.services[service], fake_clock, monkeypatch)
+    svc.connect()
+    return svc
 
 
 def rebuild(trigger: AvatarTaskTrigger) -> AvatarTaskTrigger:
