@@ -247,6 +247,8 @@ class TrtcSim(ServiceSim):
         "no_artifact": "a stream ingest has no file: there is no 'finished without a result'",
         "gone_after_seen": "InProgress, TRTC's only live answer, is the default target, so a default wait ends "
         "before the task can vanish (seen-then-NotExist reads STOPPED: tests/test_trtc_wait.py)",
+        "retry_after": "TRTC answers an over-limit call with HTTP 200 and Error.Code RequestLimitExceeded, never "
+        "a Retry-After (the SDK shows no headers): it is backed off like any rate limit",
         "check-10": "a stream ingest has no video to download",
         "check-11": "a stream ingest hands out no download URL",
     }
