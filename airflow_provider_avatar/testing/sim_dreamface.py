@@ -108,7 +108,9 @@ class DreamFaceSim(ServiceSim):
         return self.add_task(duration=duration, outcome=outcome)
 
     def create_call(self) -> tuple[str, dict[str, Any]]:
-        return "create_avatar", {"body": {"image_url": "https://cdn.test/face.png", "audio_url": "https://cdn.test/a.mp3"}}
+        return "create_avatar", {
+            "body": {"image_url": "https://cdn.test/face.png", "audio_url": "https://cdn.test/a.mp3"}
+        }
 
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
@@ -159,8 +161,12 @@ class DreamFaceSim(ServiceSim):
         now = self.state.clock()
         if task is not None and task.created_at is None:
             task.created_at = now  # the demo task starts when someone first asks for it
-        if task is None or not self.listed(task.task_id) or (
-            task.gone_after is not None and task.created_at is not None and now - task.created_at >= task.gone_after
+        if (
+            task is None
+            or not self.listed(task.task_id)
+            or (
+                task.gone_after is not None and task.created_at is not None and now - task.created_at >= task.gone_after
+            )
         ):
             return web.json_response({"code": "task_not_exist", "message": "task_not_exist", "data": None}, status=400)
         task.polls += 1

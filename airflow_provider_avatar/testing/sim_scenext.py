@@ -125,7 +125,11 @@ class ScenextSim(ServiceSim):
         """The task a status read names (counted as one more poll), or None if unknown."""
         self._auth(request)
         task = self.tasks.get(request.match_info["task_id"])
-        if task is None or not self.listed(task.task_id) or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after):
+        if (
+            task is None
+            or not self.listed(task.task_id)
+            or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after)
+        ):
             return None
         task.polls += 1
         return task

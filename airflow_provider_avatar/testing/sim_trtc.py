@@ -366,10 +366,10 @@ class TrtcSim(ServiceSim):
 
     def bounded_lifetime(self, task_id: str) -> float | None:
         task = self.tasks[task_id]
+        if task.natural_reason != "never":
+            return task.play_seconds
         idle = task.body.get("IdleTimeout")
-        if task.natural_reason == "never" and idle is None:
-            return None
-        return task.play_seconds if task.natural_reason != "never" else float(idle)
+        return None if idle is None else float(idle)
 
     def task(self, task_id: str) -> TrtcTask:
         """A task (ended ones included) with ``status`` and ``end_reason`` refreshed to now."""

@@ -37,7 +37,7 @@ from tests.conftest import SENTINELS
 try:
     from airflow.sdk.exceptions import AirflowRescheduleException
 except ImportError:  # pragma: no cover - Airflow < 3.2
-    from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef,attr-defined]
+    from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
 
@@ -121,7 +121,10 @@ class Svc:
         kwargs.setdefault("poll_interval", 0.2)
         kwargs.setdefault("not_found_grace_until", now + 2)
         trigger = AvatarTaskTrigger(
-            service=self.key, conn_id=self.row.default_conn_id, remote_task_id=remote_task_id, deadline=now + timeout,
+            service=self.key,
+            conn_id=self.row.default_conn_id,
+            remote_task_id=remote_task_id,
+            deadline=now + timeout,
             **kwargs,
         )
         return rebuild(trigger)
@@ -150,9 +153,7 @@ class Svc:
 
 
 @pytest.fixture
-def svc(
-    service: str, sim: Simulator, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> Svc:
+def svc(service: str, sim: Simulator, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> Svc:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)  # the Tencent SDK honours them; the simulator is on loopback
     svc = Svc(service, SERVICES[service], sim, sim.services[service], fake_clock, monkeypatch)
@@ -220,7 +221,7 @@ def run_mode(mode: str, make: Callable[..., AvatarTaskSensor]) -> tuple[str, Any
             while True:  # every reschedule builds a new sensor instance, like Airflow does
                 sensor = make(mode="reschedule", deferrable=False)
                 try:
-                    return sensor.execute({"ti": ti})
+                    return sensor.execute({"ti": ti})  # type: ignore[typeddict-item]
                 except AirflowRescheduleException:
                     ti.first = ti.first or datetime.fromtimestamp(current().time(), UTC)
                     current().sleep(sensor.poll_interval)

@@ -33,7 +33,7 @@ def test_modes_agree(svc: Svc, history: str, faulty: bool) -> None:
     for mode in MODES:
         task_id = svc.script(history, duration=duration)
         writes = len(svc.writes())
-        kind, value = run_mode(mode, lambda **kw: svc.sensor(task_id, not_found_grace=grace, **kw))
+        kind, value = run_mode(mode, lambda task_id=task_id, **kw: svc.sensor(task_id, not_found_grace=grace, **kw))
         assert len(svc.writes()) == writes, f"{mode} wrote to the service while waiting"
         results[mode] = (kind, comparable(value, task_id))
     if history in RESCHEDULE_FORGETS:

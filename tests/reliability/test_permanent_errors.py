@@ -41,9 +41,7 @@ async def test_a_rejected_key_ends_the_wait_at_the_first_answer(svc: Svc, logs: 
 
 
 @pytest.mark.parametrize("call", ["status", "create"])
-def test_a_rejected_key_fails_a_worker_call_after_one_request(
-    svc: Svc, call: str, logs: Callable[[], str]
-) -> None:
+def test_a_rejected_key_fails_a_worker_call_after_one_request(svc: Svc, call: str, logs: Callable[[], str]) -> None:
     _reject_the_key(svc)
     hook = svc.hook()
     with pytest.raises(AvatarAuthError) as info:

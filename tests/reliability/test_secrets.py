@@ -40,7 +40,7 @@ def test_a_full_run_leaks_no_secret(svc: Svc, history: str, logs: Callable[[], s
     texts = _deferred_run(svc, svc.script(history))
     for mode in ("poke", "reschedule"):
         task_id = svc.script(history)
-        texts.append(json.dumps(run_mode(mode, lambda **kw: svc.sensor(task_id, **kw)), default=str))
+        texts.append(json.dumps(run_mode(mode, lambda task_id=task_id, **kw: svc.sensor(task_id, **kw)), default=str))
     everything = "\n".join([*texts, logs()])
     assert svc.secret not in everything
     assert "Signature=" not in everything  # signed URLs are shown without their query string
@@ -57,7 +57,7 @@ def test_a_rejected_key_leaks_no_secret(svc: Svc, logs: Callable[[], str]) -> No
 def test_rendered_templates_hold_no_secret(svc: Svc) -> None:
     task_id = svc.script("succeeds")
     sensor = svc.sensor("{{ params.remote }}", deferrable=True)
-    sensor.render_template_fields({"params": {"remote": task_id}})  # type: ignore[arg-type]
+    sensor.render_template_fields({"params": {"remote": task_id}})
     rendered = {name: getattr(sensor, name) for name in sensor.template_fields}
     assert rendered["remote_task_id"] == task_id
     assert svc.secret not in json.dumps(rendered, default=str)

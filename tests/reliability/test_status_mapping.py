@@ -32,9 +32,7 @@ async def test_an_unknown_status_is_warned_once_and_waited_through(svc: Svc, log
 
 async def test_an_empty_or_malformed_answer_keeps_the_wait_polling(svc: Svc, logs: Callable[[], str]) -> None:
     task_id = svc.script("succeeds", duration=0.0)
-    svc.simulator.set_faults(
-        svc.key, Faults(error_rate=1.0, kinds=BODY_FAULT_KINDS, status_reads_only=True, seed=2)
-    )
+    svc.simulator.set_faults(svc.key, Faults(error_rate=1.0, kinds=BODY_FAULT_KINDS, status_reads_only=True, seed=2))
     wait = asyncio.ensure_future(collect_events(svc.trigger(task_id)))
     await svc.clock.asleep(1.0)
     svc.simulator.set_faults(svc.key, None)
@@ -61,7 +59,9 @@ async def test_success_without_a_result_fails_clearly(svc: Svc) -> None:
 
 async def test_not_found_right_after_create_is_polled_at_the_normal_pace(svc: Svc) -> None:
     task_id = svc.script("not_listed_then_succeeds", duration=2.0)
-    (event,) = await collect_events(svc.trigger(task_id, poll_interval=0.25, not_found_grace_until=svc.clock.time() + 5))
+    (event,) = await collect_events(
+        svc.trigger(task_id, poll_interval=0.25, not_found_grace_until=svc.clock.time() + 5)
+    )
     assert event["status"] == "success"
     times = [r.at for r in svc.requests()]
     assert {round(b - a, 3) for a, b in itertools.pairwise(times)} == {0.25}  # no error backoff

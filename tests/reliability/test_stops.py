@@ -43,8 +43,8 @@ def test_a_stop_is_idempotent(svc: Svc) -> None:
 
 
 def test_the_stop_operator_is_a_teardown_that_runs_after_failures(svc: Svc) -> None:
-    from airflow.sdk import DAG
     from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
     from airflow.task.trigger_rule import TriggerRule
 
     svc.skip_unless("check-9")

@@ -23,7 +23,9 @@ async def test_30pct_faults_on_status_reads_never_end_a_wait(svc: Svc) -> None:
     svc.simulator.set_faults(
         svc.key, Faults(error_rate=0.3, retry_after=0.2, timeout_delay=0.5, status_reads_only=True, seed=7)
     )
-    events = await asyncio.gather(*(collect_events(svc.trigger(i, not_found_grace_until=svc.clock.time() + 10)) for i in ids))
+    events = await asyncio.gather(
+        *(collect_events(svc.trigger(i, not_found_grace_until=svc.clock.time() + 10)) for i in ids)
+    )
     assert all(len(e) == 1 for e in events)
     assert [e[0]["status"] for e in events] == [EVENT[h] for h in histories], [e[0] for e in events]
     fired = {r.fault for r in svc.requests() if r.fault}
