@@ -53,6 +53,7 @@ class DreamFaceSim(ServiceSim):
         self.answer_shape = "data"
         self.next_outcome = "success"
         self.created_bodies: list[dict[str, Any]] = []
+        self.refuse_creates = 0
         self.reset()
 
     def reset(self) -> None:
@@ -61,6 +62,7 @@ class DreamFaceSim(ServiceSim):
         self.submit_path = "avatar/submit"
         self.answer_shape = "data"
         self.next_outcome = "success"
+        self.refuse_creates = 0
         self.tasks[DEMO_TASK_ID] = DreamFaceTask(DEMO_TASK_ID, created_at=None, duration=self.default_duration)
 
     @property
@@ -112,6 +114,9 @@ class DreamFaceSim(ServiceSim):
             "body": {"image_url": "https://cdn.test/face.png", "audio_url": "https://cdn.test/a.mp3"}
         }
 
+    def refuse_next_create(self) -> None:
+        self.refuse_creates += 1
+
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/avatar/task/" in request.path
@@ -143,6 +148,11 @@ class DreamFaceSim(ServiceSim):
         if not isinstance(body, dict) or not body:
             return web.json_response(
                 {"code": "invalid_request", "message": "empty request body", "data": None}, status=400
+            )
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            return web.json_response(
+                {"code": "invalid_request", "message": "image_url is not a reachable image", "data": None}, status=400
             )
         self.created_bodies.append(body)
         task_id = self.add_task(outcome=self.next_outcome, body=body)

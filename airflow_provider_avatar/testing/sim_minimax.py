@@ -102,6 +102,9 @@ class MiniMaxSim(ServiceSim):
     def create_call(self) -> tuple[str, dict[str, Any]]:
         return "create_video", {"prompt": "A cat plays the piano."}
 
+    def refuse_next_create(self) -> None:
+        self.refuse_creates_with = 2013  # invalid params (cleared by reset)
+
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and ("/query/" in request.path or "/files/" not in request.path)

@@ -38,11 +38,13 @@ class ScenextSim(ServiceSim):
         self._ids = itertools.count(10001)
         self.next_outcome = "completed"
         self.created_bodies: list[dict[str, Any]] = []
+        self.refuse_creates = 0
 
     def reset(self) -> None:
         self.tasks.clear()
         self.created_bodies.clear()
         self.next_outcome = "completed"
+        self.refuse_creates = 0
 
     def add_task(
         self,
@@ -82,6 +84,9 @@ class ScenextSim(ServiceSim):
     def create_call(self) -> tuple[str, dict[str, Any]]:
         return "create_video", {"question": "Why is the sky blue?"}
 
+    def refuse_next_create(self) -> None:
+        self.refuse_creates += 1
+
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/get_status/" in request.path
@@ -117,6 +122,9 @@ class ScenextSim(ServiceSim):
             return self._error("question or questionImages is required")
         if body.get("quality", "m") not in ("l", "m", "h"):
             return self._error("quality must be l, m or h")
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            return self._error("questionImages[0] is not a reachable image")
         self.created_bodies.append(body)
         task_id = self.add_task(outcome=self.next_outcome)
         return web.json_response({"status": "success", "data": {"task_id": task_id}})

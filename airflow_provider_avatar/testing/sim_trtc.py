@@ -364,6 +364,9 @@ class TrtcSim(ServiceSim):
             "user_id": "robot_1",
         }
 
+    def refuse_next_create(self) -> None:
+        self.fail_next("StartStreamIngest", "InvalidParameter.StreamUrl", "StreamUrl cannot be pulled")
+
     def bounded_lifetime(self, task_id: str) -> float | None:
         task = self.tasks[task_id]
         if task.natural_reason != "never":

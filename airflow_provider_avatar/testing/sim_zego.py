@@ -203,6 +203,8 @@ class ZegoSim(ServiceSim):
         self.throttled = 0
         #: Task id -> time before which its status answers a Status the client does not know (9).
         self.unknown_until: dict[str, float] = {}
+        #: The next N creates are refused as invalid (400000001).
+        self.refuse_creates = 0
         self._handlers: dict[str, Callable[[dict[str, Any], float], dict[str, Any] | None]] = {
             "CreateDigitalHumanStreamTask": self._create,
             "GetDigitalHumanStreamTaskStatus": self._get_status,
@@ -230,6 +232,7 @@ class ZegoSim(ServiceSim):
         self.stop_calls = 0
         self.throttled = 0
         self.unknown_until.clear()
+        self.refuse_creates = 0
         self._defaults()
 
     @property
@@ -301,6 +304,9 @@ class ZegoSim(ServiceSim):
 
     def bounded_lifetime(self, task_id: str) -> float | None:
         return self.tasks[task_id].ttl
+
+    def refuse_next_create(self) -> None:
+        self.refuse_creates += 1
 
     def task(self, task_id: str) -> ZegoTask:
         """A task (gone ones included) with ``status`` and ``end_reason`` refreshed to now."""
@@ -422,6 +428,9 @@ class ZegoSim(ServiceSim):
     def _create(self, body: dict[str, Any], now: float) -> dict[str, Any]:
         human = body.get("DigitalHumanConfig")
         rtc = body.get("RTCConfig")
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            raise _invalid("DigitalHumanConfig.BackgroundColor is not a color")
         if not isinstance(human, dict):
             raise _invalid("DigitalHumanConfig is required")
         if not isinstance(rtc, dict):

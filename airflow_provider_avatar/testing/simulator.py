@@ -207,6 +207,10 @@ class ServiceSim:
         """(hook method, keyword arguments) that create one task this simulator accepts."""
         raise NotImplementedError
 
+    def refuse_next_create(self) -> None:
+        """Answer the next create with the service's own permanent refusal (an invalid parameter)."""
+        raise NotImplementedError
+
     def bounded_lifetime(self, task_id: str) -> float | None:
         """Seconds a created stream can live at most without a stop (its TTL), or None if unbounded."""
         return None

@@ -60,6 +60,28 @@ def test_an_existing_file_is_not_overwritten_unless_asked(svc: Svc, tmp_path: Pa
     assert (tmp_path / "v.mp4").read_bytes() == sample_video()
 
 
+@pytest.mark.check(10)
+def test_an_expired_signed_url_is_refreshed_once_through_the_service(
+    svc: Svc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    status = _finished(svc, "check-10")
+    cls = hook_class(svc.key)
+    real = cls.fresh_video_url
+    urls: list[str] = []
+
+    def expired_first(self: Any, remote_task_id: str) -> str:
+        url = real(self, remote_task_id)
+        if not urls:  # the first URL has expired by the time it is fetched (its signature no longer matches)
+            url = url.replace("Expires=", "Expires=1")
+        urls.append(url)
+        return url
+
+    monkeypatch.setattr(cls, "fresh_video_url", expired_first)
+    _download(status, tmp_path / "v.mp4")
+    assert len(urls) == 2 and (tmp_path / "v.mp4").read_bytes() == sample_video()
+    assert _file_host_requests(svc)[0].status in (403, 410)
+
+
 @pytest.mark.check(11)
 def test_the_key_never_goes_to_the_file_host(svc: Svc, tmp_path: Path) -> None:
     _download(_finished(svc, "check-11"), tmp_path / "v.mp4")

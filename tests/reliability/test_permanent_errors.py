@@ -53,3 +53,15 @@ def test_a_rejected_key_fails_a_worker_call_after_one_request(svc: Svc, call: st
     assert len(svc.requests()) == 1
     _names_its_context(svc, info.value, str(info.value))
     assert svc.secret not in str(info.value) and svc.secret not in logs()
+
+
+def test_a_create_the_service_refuses_fails_after_one_request(svc: Svc, logs: Callable[[], str]) -> None:
+    """A permanent refusal (an invalid parameter only the service can judge) is not retried."""
+    svc.sim.refuse_next_create()
+    method, kwargs = svc.sim.create_call()
+    with pytest.raises(AvatarError) as info:
+        getattr(svc.hook(), method)(**kwargs)
+    assert not info.value.transient and info.value.reason == "invalid_request", info.value
+    assert len(svc.requests()) == 1
+    _names_its_context(svc, info.value, str(info.value))
+    assert svc.secret not in str(info.value) and svc.secret not in logs()
