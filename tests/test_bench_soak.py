@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +119,19 @@ def test_summarize_gives_percentiles_and_nan_for_nothing() -> None:
     assert figures["p95"] == pytest.approx(95.05)
     assert figures["max"] == 100.0
     assert all(math.isnan(v) for v in summarize([]).values())
+
+
+def test_soak_dag_maps_a_deferrable_wait_over_n_creates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from benchmarks.soak import DAG_FILE, DAG_ID
+
+    monkeypatch.setenv("AVATAR_SOAK_N", "3")
+    shutil.copy(DAG_FILE, tmp_path)
+    bag = DagBag(dag_folder=str(tmp_path))
+    assert bag.import_errors == {}
+    dag = bag.dags[DAG_ID]
+    create, wait = dag.get_task("create"), dag.get_task("wait")
+    assert create.expand_input.value == {"question": ["soak item 0", "soak item 1", "soak item 2"]}
+    assert wait.partial_kwargs["deferrable"] is True
+    assert wait.upstream_task_ids == {"create"}
