@@ -134,6 +134,9 @@ class AvatarBaseHook(BaseHook):
         self._config_read: asyncio.Future[HookConfig] | None = None
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
+        #: Called with the action just before a create leaves (after its input was checked): the
+        #: operators' submit guard records there that this try may have sent it.
+        self.before_submit: Callable[[str], None] | None = None
 
     @property
     def service(self) -> str:
@@ -292,6 +295,9 @@ class AvatarBaseHook(BaseHook):
         unreadable) the error becomes :class:`AvatarSubmitUnknownError`, which Airflow does not
         retry, so a task retry cannot create (and bill) a second remote task.
         """
+        if self.before_submit is not None:
+            self.config  # noqa: B018 - a connection error is raised here, before the guard records a send
+            self.before_submit(spec.action)
         try:
             return parse(self.call(spec))
         except AvatarError as exc:

@@ -37,7 +37,8 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
 
     Input is validated before anything is sent (id lengths and alphabets, TTL and idle ranges,
     video size). The create is sent at most once per StreamId: a lost answer, or an Airflow retry
-    of this task, re-attaches to the running stream with the same StreamId.
+    of this task, re-attaches to the running stream with the same StreamId (a try killed mid-create
+    leaves a record the next try reads first: ``airflow_provider_avatar.submit_guard``).
 
     :param digital_human_id: the digital human to stream (templated).
     :param room_id: RTC room to push into, at most 128 bytes (templated).
@@ -94,24 +95,36 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
         self.zego_conn_id = zego_conn_id
 
     def execute(self, context: Context) -> str:
+        from airflow_provider_avatar.protocols.zego import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
+
         stream_id = self.stream_id or default_stream_id(context)
         hook = _hook(self.zego_conn_id)
         try:
-            task_id = hook.create_stream(
-                digital_human_id=self.digital_human_id,
-                room_id=self.room_id,
-                stream_id=stream_id,
-                ttl=self.ttl,
-                max_idle_time=self.max_idle_time,
-                background_color=self.background_color,
-                layout=self.layout,
-                video_config=self.video_config,
-                assets=self.assets,
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_stream(
+                    digital_human_id=self.digital_human_id,
+                    room_id=self.room_id,
+                    stream_id=stream_id,
+                    ttl=self.ttl,
+                    max_idle_time=self.max_idle_time,
+                    background_color=self.background_color,
+                    layout=self.layout,
+                    video_config=self.video_config,
+                    assets=self.assets,
+                ),
+                describe=lambda task_id: (
+                    f"ZEGO stream task {task_id} pushes stream {stream_id} into room {self.room_id}"
+                ),
+                logger=self.log,
+                # StreamId is an idempotency key: look the stream up; if none runs, ZEGO refuses a duplicate.
+                find_existing=lambda: hook.find_stream(self.room_id, stream_id, "an earlier try may have created it"),
             )
         finally:
             hook.close()
-        self.log.info("ZEGO stream task %s pushes stream %s into room %s", task_id, stream_id, self.room_id)
-        return task_id
 
 
 class ZegoDriveByTextOperator(BaseOperator):

@@ -19,6 +19,7 @@ from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec, Ser
 from airflow_provider_avatar.status import NO_ARTIFACT, TaskState, TaskStatus
 
 SERVICE = "scenext"
+CREATE = "create_video"
 QUALITIES = ("l", "m", "h")
 
 _STATES: Mapping[str, TaskState] = {
@@ -79,7 +80,7 @@ class ScenextProtocol(ServiceProtocol):
         notify_url: str | None = None,
     ) -> RequestSpec:
         """Validate the inputs and build ``POST /gen_video``; raises before anything is sent."""
-        action = "create_video"
+        action = CREATE
 
         def bad(message: str) -> AvatarInputError:
             return AvatarInputError(message, service=SERVICE, action=action)
@@ -108,10 +109,10 @@ class ScenextProtocol(ServiceProtocol):
         return RequestSpec(action=action, method="POST", path="gen_video", json=body, idempotent=False)
 
     def parse_create(self, response: ApiResponse) -> str:
-        data = self._data("create_video", response, None)
+        data = self._data(CREATE, response, None)
         task_id = data.get("task_id")
         if task_id is None or str(task_id).strip() == "":
-            raise self.bad_response("create_video", response, None, "no task_id in the answer")
+            raise self.bad_response(CREATE, response, None, "no task_id in the answer")
         return str(task_id)
 
     # -- status --------------------------------------------------------------------------------
