@@ -12,7 +12,7 @@ LINT_DIRS := airflow_provider_avatar tests dags_examples scripts benchmarks
 # Bytecode is compiled at install time; without it `import airflow` takes twice as long.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: venv test lint typecheck unit e2e demo bench clean
+.PHONY: venv test lint typecheck unit e2e e2e-faults demo bench clean
 
 $(STAMP): pyproject.toml
 	@command -v uv >/dev/null 2>&1 || [ -x "$(UV)" ] || $(PYTHON) -m pip install --user --quiet uv
@@ -41,6 +41,10 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q -m e2e
+
+# Real Airflow under faults (components SIGKILLed, triggerer HA, faulty polls): minutes, so not in `make test`.
+e2e-faults: $(STAMP)
+	$(BIN)/pytest -q -m e2e_faults tests/e2e
 
 test: $(STAMP)
 	$(BIN)/ruff check $(LINT_DIRS)

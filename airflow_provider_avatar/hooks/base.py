@@ -112,6 +112,9 @@ class AvatarBaseHook(BaseHook):
     conn_type: ClassVar[str]
     hook_name: ClassVar[str]
     protocol: ClassVar[ServiceProtocol]
+    #: Modules the async path (triggers) imports lazily; a trigger imports them in a worker thread
+    #: before its first poll, so the triggerer's event loop never waits for an import.
+    async_modules: ClassVar[tuple[str, ...]] = ("airflow_provider_avatar.transport.aio",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

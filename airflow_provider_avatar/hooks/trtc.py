@@ -75,6 +75,11 @@ class TrtcHook(AvatarBaseHook):
     """
 
     protocol: ClassVar[TrtcProtocol] = TrtcProtocol()
+    #: The SDK transport (requests, the SDK's exceptions); the client itself is built in a worker thread.
+    async_modules: ClassVar[tuple[str, ...]] = (
+        "airflow_provider_avatar.transport.aio",
+        "airflow_provider_avatar.transport.sdk",
+    )
     trtc_conn_id: str
 
     def __init__(self, trtc_conn_id: str = TRTC_CONN_ID, **kwargs: Any) -> None:
