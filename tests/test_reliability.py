@@ -19,7 +19,7 @@ from airflow_provider_avatar.clock import current, use_clock
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Faults, Simulator
 from airflow_provider_avatar.transport.ratelimit import HEADROOM, RateLimiter
-from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+from airflow_provider_avatar.triggers.poller import Poller
 from tests.conftest import connection_env
 from tests.helpers import collect_events, make_trigger
 
@@ -103,18 +103,18 @@ async def test_the_guard_catches_a_blocking_call_put_in_the_trigger_path(
 ) -> None:
     """The check above is not vacuous: one blocking call inserted in the poll is caught."""
     _use_conn(sim, monkeypatch)
-    real_poll = AvatarTaskTrigger._poll
+    real_read = Poller._read
 
-    async def poll_with_a_blocking_call(self: AvatarTaskTrigger, *args: Any) -> Any:
+    async def read_with_a_blocking_call(self: Poller, *args: Any) -> Any:
         if inserted == "time.sleep":
             time.sleep(0)
         elif inserted == "requests.Session.send":
             requests.Session().get(sim.url("scenext"))
         else:
             BaseHook.get_connection("scenext_default")
-        return await real_poll(self, *args)
+        return await real_read(self, *args)
 
-    monkeypatch.setattr(AvatarTaskTrigger, "_poll", poll_with_a_blocking_call)
+    monkeypatch.setattr(Poller, "_read", read_with_a_blocking_call)
     task_id = sim.scenext.add_task(duration=0)  # type: ignore[attr-defined]
     (event,) = await collect_events(make_trigger(task_id))
     assert event["status"] == "error"
@@ -147,29 +147,26 @@ def test_200_concurrent_async_acquirers_are_paced_below_max_qps() -> None:
     assert 199 / (granted[-1] - granted[0]) == pytest.approx(9.0)  # it keeps pacing: 9 per second
 
 
-async def test_200_waits_on_one_zego_connection_arrive_below_10_per_second(
-    zego_conn: Simulator, fake_clock: FakeClock
+async def test_200_waits_on_one_connection_arrive_one_slot_apart(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, fake_clock: FakeClock
 ) -> None:
-    """Over HTTP: 200 waits want 400 polls/s; the simulator (ZEGO's 10 QPS per action) sees them
-    arrive one slot apart, never more than 10 in a second, and refuses none."""
-    z = zego_conn.zego  # type: ignore[attr-defined]
-    z.start_delay = 3600.0  # they all stay STARTING: every wait keeps polling
-    ids = [z.add_stream() for _ in range(200)]
-    triggers = [
-        make_trigger(i, service="zego", poll_interval=0.5, target_states=["STREAMING"], failure_states=["FAILED"])
-        for i in ids
-    ]
-    zego_conn.state.requests.clear()
+    """Over HTTP: 200 waits on 200 tasks want 400 polls/s; a connection with max_qps=10 sends them
+    one slot apart, never more than 10 in a second. (ZEGO's 200 streams would share one list call
+    per interval instead: tests/test_poller.py.)"""
+    _use_conn(sim, monkeypatch, max_qps=10)
+    ids = [sim.scenext.add_task(duration=3600) for _ in range(200)]  # type: ignore[attr-defined]
+    triggers = [make_trigger(i, poll_interval=0.5) for i in ids]
+    sim.state.requests.clear()
     started = fake_clock.time()
     tasks = [asyncio.ensure_future(collect_events(t)) for t in triggers]
     await fake_clock.asleep(4.05)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    times = [r.at - started for r in zego_conn.requests("zego")]
+    times = [r.at - started for r in sim.requests("scenext")]
     assert times == pytest.approx([k / (10 * HEADROOM) for k in range(37)], abs=1e-5)
     assert _busiest_window(times) <= 10
-    assert z.throttled == 0 and all(r.status == 200 for r in zego_conn.requests("zego"))
+    assert all(r.status == 200 for r in sim.requests("scenext"))
 
 
 def test_sync_calls_share_the_connection_rate_limit(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
