@@ -30,7 +30,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_avatar.clock import current as clock
-from airflow_provider_avatar.exceptions import AvatarError
+from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
 from airflow_provider_avatar.services import make_hook
 from airflow_provider_avatar.transport.policy import RetryPolicy
 
@@ -82,6 +82,7 @@ class Waiter(Protocol):
 
     remote_task_id: str
     deadline: float
+    poll_interval: float
 
     def after(self, outcome: Any, now: float) -> dict[str, Any] | float:
         """The event that ends the wait, or seconds until its next poll, after one read's
@@ -243,19 +244,33 @@ class Poller:
                     self._resolve(entries, exc)
 
     async def _read(self, remote_task_id: str, entries: list[_Entry]) -> None:
+        budget = _budget(entries)
         try:
             hook = shared_hook(self.service, self.conn_id)
-            outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
+            async with clock().timeout(budget):
+                outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
+        except TimeoutError:
+            outcome = AvatarTransientError(
+                f"no answer within {budget:.1f}s",
+                service=self.service,
+                action="get_status",
+                remote_task_id=remote_task_id,
+            )
         except Exception as exc:  # AvatarError: each wait decides; anything else ends them as a bug
             outcome = exc
         self._resolve(entries, outcome)
 
     async def _read_list(self, batch: dict[str, list[_Entry]]) -> None:
+        budget = min(_budget(entries) for entries in batch.values())
         try:
             hook = shared_hook(self.service, self.conn_id)
             spec = hook.protocol.build_list_request()
             assert spec is not None  # self.lists
-            listed = hook.protocol.parse_list(await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT))
+            async with clock().timeout(budget):
+                answer = await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT)
+            listed = hook.protocol.parse_list(answer)
+        except TimeoutError:
+            listed = {}  # each task is asked on its own, within its own budget
         except Exception as exc:
             for remote_task_id, entries in batch.items():
                 self._resolve(entries, _for_task(exc, remote_task_id))
@@ -287,6 +302,13 @@ class Poller:
             else:
                 entry.future.set_result(result)
                 self.discard(entry.future, entry.waiter.remote_task_id)
+
+
+def _budget(entries: list[_Entry]) -> float:
+    """Seconds a read may take: until the earliest deadline among its waits, plus one interval,
+    so that no rate-limit queue or slow answer moves a deadline by more than that."""
+    now = clock().time()
+    return min(max(0.0, e.waiter.deadline - now) + e.waiter.poll_interval for e in entries)
 
 
 def _for_task(exc: Exception, remote_task_id: str) -> Exception:
