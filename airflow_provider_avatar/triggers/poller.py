@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import heapq
-import itertools
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
@@ -93,14 +92,22 @@ class Waiter(Protocol):
 class _Entry:
     """One registered wait: when it is due, how early it may be served, where its event goes."""
 
-    __slots__ = ("context", "due", "early", "future", "waiter")
+    __slots__ = ("context", "due", "early", "future", "key", "queued", "waiter")
 
     def __init__(self, waiter: Waiter, future: asyncio.Future[Any], due: float) -> None:
         self.waiter = waiter
         self.future = future
         self.context = contextvars.copy_context()
-        self.due = due
+        self.due = due  # inf while a read for it is in flight, or once it is forgotten
         self.early = 0.0
+        #: Its place in the heap (the due time it was queued with) and whether it is queued: an
+        #: entry is queued at most once and re-queued lazily, so a poll allocates nothing that
+        #: outlives it (objects that survive to the next poll are what make full GC passes come).
+        self.key = due
+        self.queued = False
+
+    def __lt__(self, other: _Entry) -> bool:
+        return self.key < other.key
 
 
 class Poller:
@@ -110,8 +117,7 @@ class Poller:
         self.service, self.conn_id = service, conn_id
         self.lists = make_hook(service, conn_id).protocol.build_list_request() is not None
         self._waits: dict[str, list[_Entry]] = {}
-        self._heap: list[tuple[float, int, _Entry]] = []
-        self._seq = itertools.count()
+        self._heap: list[_Entry] = []
         #: Reads to send: (remote task id, entries), or (None, {id: entries}) for a list read.
         self._ready: deque[tuple[str | None, Any]] = deque()
         self._workers: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
@@ -150,9 +156,20 @@ class Poller:
         return sum(len(entries) for entries in self._waits.values())
 
     def _push(self, entry: _Entry) -> None:
-        heapq.heappush(self._heap, (entry.due, next(self._seq), entry))
+        if entry.queued and entry.key > entry.due:  # rare: re-armed earlier than where it is queued
+            self._heap.remove(entry)
+            heapq.heapify(self._heap)
+            entry.queued = False
+        if not entry.queued:
+            entry.key, entry.queued = entry.due, True
+            heapq.heappush(self._heap, entry)
         if entry.due < self._wake_at:
             self._wake_up()
+
+    def _pop(self) -> _Entry:
+        entry = heapq.heappop(self._heap)
+        entry.queued = False
+        return entry
 
     def _wake_up(self) -> None:
         if self._wake is not None and not self._wake.done():
@@ -179,12 +196,14 @@ class Poller:
     async def _sleep(self) -> None:
         """Until the earliest due time, or until a wait due earlier (or the last removal) wakes us."""
         heap = self._heap
-        while heap and heap[0][2].due != heap[0][0]:
-            heapq.heappop(heap)  # stale: served early, re-armed or discarded
+        while heap and heap[0].key != heap[0].due:  # queued earlier than it is now due, or not at all
+            entry = self._pop()
+            if entry.due != float("inf"):
+                self._push(entry)
         if not self._waits:
             return
         wake = self._wake = clock().future()
-        self._wake_at = heap[0][0] if heap else float("inf")
+        self._wake_at = heap[0].key if heap else float("inf")
         timer: Timer | None = None
         if heap:
             timer = clock().call_later(max(0.0, self._wake_at - clock().time()), self._wake_up)
@@ -198,15 +217,21 @@ class Poller:
     def _dispatch(self, now: float) -> None:
         """Queue a read for every due wait; waits of the same task (of any listed task) ride along."""
         heap, due_ids = self._heap, []
-        while heap and heap[0][0] <= now:
-            due, _, entry = heapq.heappop(heap)
-            if entry.due == due:
+        while heap and heap[0].key <= now:
+            entry = self._pop()
+            if entry.due <= now:
                 due_ids.append(entry.waiter.remote_task_id)
+            elif entry.due != float("inf"):
+                self._push(entry)  # re-armed since it was queued: queue it at its new due time
         if not due_ids:
             return
-        if self.lists and len(set(due_ids)) > 1:
+        if self.lists:
+            # Every wait that may be served now rides along; one list call if they name two tasks or more.
             batch = {tid: taken for tid in list(self._waits) if (taken := self._take(tid, now))}
-            self._ready.append((None, batch))
+            if len(batch) > 1:
+                self._ready.append((None, batch))
+            else:
+                self._ready.extend(batch.items())
         else:
             for tid in dict.fromkeys(due_ids):
                 taken = self._take(tid, now)
