@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from airflow_provider_avatar.clock import current as clock
 from airflow_provider_avatar.destination import Destination
 from airflow_provider_avatar.exceptions import AvatarDownloadError
 from airflow_provider_avatar.status import redact_url
@@ -153,7 +153,7 @@ class _Download:
                 raise self.fail(f"download of {redact_url(url)} failed after {attempt} attempts: {problem.message}")
             delay = RetryPolicy().backoff(attempt)
             log.warning("Download of %s: %s; retrying in %.1fs", redact_url(url), problem.message, delay)
-            time.sleep(delay)
+            clock().sleep(delay)  # the injected clock: tests wait on virtual time
 
     def _restart(self, out: IO[bytes], total: int | None) -> None:
         """Start the body again from byte 0 (a first answer, or a server that ignored Range)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,7 @@ from airflow_provider_avatar.exceptions import AvatarAuthError, AvatarError, Ava
 from airflow_provider_avatar.sensors.base import AvatarTaskSensor
 from airflow_provider_avatar.sensors.scenext import ScenextVideoSensor
 from airflow_provider_avatar.testing.clock import FakeClock
-from airflow_provider_avatar.testing.simulator import Faults, Simulator
-from tests.conftest import connection_env
+from airflow_provider_avatar.testing.simulator import Simulator
 from tests.helpers import collect_events
 
 try:
@@ -145,30 +143,6 @@ HISTORIES: dict[str, tuple[dict[str, Any] | None, tuple[str, Any]]] = {
 RESCHEDULE_FORGETS = {"seen_then_gone"}
 
 
-@pytest.mark.parametrize("faulty", [False, True], ids=["clean", "30pct-faults"])
-@pytest.mark.parametrize("history", list(HISTORIES))
-def test_modes_agree(scenext_conn: Simulator, history: str, faulty: bool) -> None:
-    if faulty:  # 5xx, 429, resets and HTML pages on 30% of calls: the answer must not change
-        kinds = ("502", "503", "504", "429", "reset", "html")
-        scenext_conn.set_faults("scenext", Faults(error_rate=0.3, kinds=kinds, retry_after=0.1, seed=3))
-    script, expected = HISTORIES[history]
-    modes = {"poke": run_poke, "reschedule": run_reschedule, "deferrable": run_deferrable}
-    results = {}
-    for mode, run in modes.items():
-        task_id = "no-such-task" if script is None else scenext_conn.scenext.add_task(**script)  # type: ignore[attr-defined]
-        kind, value = run(task_id)
-        results[mode] = (kind, json.loads(json.dumps(value).replace(task_id, "<id>")))
-    if history in RESCHEDULE_FORGETS:
-        assert results.pop("reschedule") == HISTORIES["never_existed"][1]
-    assert all(result == results["poke"] for result in results.values()), results
-    kind, value = results["poke"]
-    if kind == "ok":
-        assert (kind, value["state"]) == expected and value["video_url"].endswith(".mp4")
-        assert "Signature" not in str(value)
-    else:
-        assert (kind, value) == expected
-
-
 def test_deferrable_checks_once_before_deferring(scenext_conn: Simulator) -> None:
     done = scenext_conn.scenext.add_task(duration=0)  # type: ignore[attr-defined]
     assert _sensor(done, deferrable=True).execute({})["state"] == "SUCCEEDED"  # no deferral
@@ -273,16 +247,6 @@ def test_generic_sensor_and_defaults() -> None:
         AvatarTaskSensor(task_id="w", service="nope", remote_task_id="1")
     with pytest.raises(ValueError, match="unknown task state"):
         AvatarTaskSensor(task_id="w", service="scenext", remote_task_id="1", target_states=["DONE"])
-
-
-def test_poke_tolerates_transient_errors(sim: Simulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in connection_env(sim, "scenext", max_attempts=1).items():
-        monkeypatch.setenv(key, value)
-    sim.set_faults("scenext", Faults(error_rate=1.0, kinds=("503",)))
-    sensor = _sensor(sim.scenext.add_task(duration=0), mode="poke", deferrable=False)  # type: ignore[attr-defined]
-    assert sensor.poke({}) is False
-    sim.set_faults("scenext", None)
-    assert sensor.poke({}).xcom_value["state"] == "SUCCEEDED"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("flag", ["soft_fail", "never_fail"])

@@ -417,8 +417,9 @@ class MiniMaxProtocol(ServiceProtocol):
     def error_for_code(self, spec: RequestSpec, code: int, response: ApiResponse) -> AvatarError:
         """The typed error for a non-zero ``base_resp.status_code``."""
         cls, hint = CODES.get(code, (AvatarInvalidRequestError, ""))
-        if spec.action == GET_STATUS and code == 2013:
-            # An id the account cannot see is refused as an invalid parameter: "not found", with the grace.
+        if spec.action == GET_STATUS and (code == 2013 or response.status in (404, 410)):
+            # An id the account cannot see is refused as an invalid parameter (direct) or with the
+            # gateway's own HTTP 404 envelope: "not found", read with the wait's grace and history.
             cls, hint = AvatarNotFoundError, "no such task for this API key"
         message = self.error_message(response)
         if spec.action == CREATE and cls is AvatarRateLimitedError and code in (1002, 2045):

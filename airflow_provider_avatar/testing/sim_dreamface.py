@@ -43,6 +43,7 @@ class DreamFaceTask:
 
 class DreamFaceSim(ServiceSim):
     name = "dreamface"
+    not_applicable = {"check-9": "a generation job ends by itself: there is nothing to stop"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,6 +53,7 @@ class DreamFaceSim(ServiceSim):
         self.answer_shape = "data"
         self.next_outcome = "success"
         self.created_bodies: list[dict[str, Any]] = []
+        self.refuse_creates = 0
         self.reset()
 
     def reset(self) -> None:
@@ -60,6 +62,7 @@ class DreamFaceSim(ServiceSim):
         self.submit_path = "avatar/submit"
         self.answer_shape = "data"
         self.next_outcome = "success"
+        self.refuse_creates = 0
         self.tasks[DEMO_TASK_ID] = DreamFaceTask(DEMO_TASK_ID, created_at=None, duration=self.default_duration)
 
     @property
@@ -95,6 +98,25 @@ class DreamFaceSim(ServiceSim):
         )
         return task_id
 
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        if history == "unknown_then_succeeds":
+            return self.add_task(duration=duration / 2, phases=[("UNKNOWN", duration / 2)])
+        if history == "gone_after_seen":
+            return self.add_task(duration=3600.0, gone_after=duration)
+        if history == "long_running":
+            return self.add_task(duration=10**7)
+        outcome = {"succeeds": "success", "fails": "failure", "no_artifact": "no_artifact"}[history]
+        return self.add_task(duration=duration, outcome=outcome)
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "create_avatar", {
+            "body": {"image_url": "https://cdn.test/face.png", "audio_url": "https://cdn.test/a.mp3"}
+        }
+
+    def refuse_next_create(self) -> None:
+        self.refuse_creates += 1
+
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/avatar/task/" in request.path
@@ -127,6 +149,11 @@ class DreamFaceSim(ServiceSim):
             return web.json_response(
                 {"code": "invalid_request", "message": "empty request body", "data": None}, status=400
             )
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            return web.json_response(
+                {"code": "invalid_request", "message": "image_url is not a reachable image", "data": None}, status=400
+            )
         self.created_bodies.append(body)
         task_id = self.add_task(outcome=self.next_outcome, body=body)
         shapes: dict[str, Any] = {
@@ -144,8 +171,12 @@ class DreamFaceSim(ServiceSim):
         now = self.state.clock()
         if task is not None and task.created_at is None:
             task.created_at = now  # the demo task starts when someone first asks for it
-        if task is None or (
-            task.gone_after is not None and task.created_at is not None and now - task.created_at >= task.gone_after
+        if (
+            task is None
+            or not self.listed(task.task_id)
+            or (
+                task.gone_after is not None and task.created_at is not None and now - task.created_at >= task.gone_after
+            )
         ):
             return web.json_response({"code": "task_not_exist", "message": "task_not_exist", "data": None}, status=400)
         task.polls += 1

@@ -31,10 +31,15 @@ class MiniMaxTask:
     file_id: str = ""
     polls: int = 0
     body: dict[str, Any] = field(default_factory=dict)
+    #: Seconds after creation during which the task answers a status the client does not know.
+    unknown_for: float = 0.0
+    #: Seconds after creation from which the task is no longer found, or None.
+    gone_after: float | None = None
 
 
 class MiniMaxSim(ServiceSim):
     name = "minimax"
+    not_applicable = {"check-9": "a generation job ends by itself: there is nothing to stop"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,7 +65,14 @@ class MiniMaxSim(ServiceSim):
     def summary(self) -> dict[str, Any]:
         return {"tasks": len(self.tasks), "retrieves": self.retrieves}
 
-    def add_task(self, *, outcome: str = "success", duration: float | None = None) -> str:
+    def add_task(
+        self,
+        *,
+        outcome: str = "success",
+        duration: float | None = None,
+        unknown_for: float = 0.0,
+        gone_after: float | None = None,
+    ) -> str:
         """Script a task directly (tests); returns its id."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}")
@@ -71,8 +83,27 @@ class MiniMaxSim(ServiceSim):
             duration=self.default_duration if duration is None else duration,
             outcome=outcome,
             file_id=f"file-{task_id}",
+            unknown_for=unknown_for,
+            gone_after=gone_after,
         )
         return task_id
+
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        if history == "unknown_then_succeeds":
+            return self.add_task(duration=duration, unknown_for=duration / 2)
+        if history == "gone_after_seen":
+            return self.add_task(duration=3600.0, gone_after=duration)
+        if history == "long_running":
+            return self.add_task(duration=10**7)
+        outcome = {"succeeds": "success", "fails": "failed", "no_artifact": "no_artifact"}[history]
+        return self.add_task(duration=duration, outcome=outcome)
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "create_video", {"prompt": "A cat plays the piano."}
+
+    def refuse_next_create(self) -> None:
+        self.refuse_creates_with = 2013  # invalid params (cleared by reset)
 
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
@@ -126,13 +157,18 @@ class MiniMaxSim(ServiceSim):
     def _task(self, request: web.Request, task_id: str) -> MiniMaxTask | None:
         self._auth(request)
         task = self.tasks.get(task_id)
-        if task is not None:
-            task.polls += 1
+        if task is None or not self.listed(task_id):
+            return None
+        if task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after:
+            return None
+        task.polls += 1
         return task
 
     def view(self, task: MiniMaxTask) -> tuple[dict[str, Any], int, str]:
         """(query fields, base_resp code, message) of a task now."""
         elapsed = self.state.clock() - task.created_at
+        if elapsed < task.unknown_for:
+            return {"task_id": task.task_id, "status": "Reviewing", "file_id": ""}, 0, "success"
         start = 0.0
         for raw, share in PHASES:
             start += share * task.duration

@@ -30,6 +30,7 @@ class ScenextTask:
 
 class ScenextSim(ServiceSim):
     name = "scenext"
+    not_applicable = {"check-9": "a generation job ends by itself: there is nothing to stop"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -37,11 +38,13 @@ class ScenextSim(ServiceSim):
         self._ids = itertools.count(10001)
         self.next_outcome = "completed"
         self.created_bodies: list[dict[str, Any]] = []
+        self.refuse_creates = 0
 
     def reset(self) -> None:
         self.tasks.clear()
         self.created_bodies.clear()
         self.next_outcome = "completed"
+        self.refuse_creates = 0
 
     def add_task(
         self,
@@ -66,6 +69,23 @@ class ScenextSim(ServiceSim):
             gone_after=gone_after,
         )
         return task_id
+
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        if history == "unknown_then_succeeds":
+            return self.add_task(duration=duration / 2, phases=[("REVIEWING", duration / 2)])
+        if history == "gone_after_seen":
+            return self.add_task(duration=3600.0, gone_after=duration)
+        if history == "long_running":
+            return self.add_task(duration=10**7)
+        outcome = {"succeeds": "completed", "fails": "failed", "no_artifact": "no_artifact"}[history]
+        return self.add_task(duration=duration, outcome=outcome)
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "create_video", {"question": "Why is the sky blue?"}
+
+    def refuse_next_create(self) -> None:
+        self.refuse_creates += 1
 
     # -- wire ----------------------------------------------------------------------------------
     def is_status_read(self, request: web.BaseRequest) -> bool:
@@ -102,6 +122,9 @@ class ScenextSim(ServiceSim):
             return self._error("question or questionImages is required")
         if body.get("quality", "m") not in ("l", "m", "h"):
             return self._error("quality must be l, m or h")
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            return self._error("questionImages[0] is not a reachable image")
         self.created_bodies.append(body)
         task_id = self.add_task(outcome=self.next_outcome)
         return web.json_response({"status": "success", "data": {"task_id": task_id}})
@@ -110,7 +133,11 @@ class ScenextSim(ServiceSim):
         """The task a status read names (counted as one more poll), or None if unknown."""
         self._auth(request)
         task = self.tasks.get(request.match_info["task_id"])
-        if task is None or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after):
+        if (
+            task is None
+            or not self.listed(task.task_id)
+            or (task.gone_after is not None and self.state.clock() - task.created_at >= task.gone_after)
+        ):
             return None
         task.polls += 1
         return task

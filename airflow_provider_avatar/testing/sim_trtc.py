@@ -241,6 +241,17 @@ class TrtcSim(ServiceSim):
     name = "trtc"
     url_path = ""
     secret_extras = ("sdk_secret_key",)
+    stop_method = "stop_stream_ingest"
+    request_ids = True
+    not_applicable = {
+        "no_artifact": "a stream ingest has no file: there is no 'finished without a result'",
+        "gone_after_seen": "InProgress, TRTC's only live answer, is the default target, so a default wait ends "
+        "before the task can vanish (seen-then-NotExist reads STOPPED: tests/test_trtc_wait.py)",
+        "retry_after": "TRTC answers an over-limit call with HTTP 200 and Error.Code RequestLimitExceeded, never "
+        "a Retry-After (the SDK shows no headers): it is backed off like any rate limit",
+        "check-10": "a stream ingest has no video to download",
+        "check-11": "a stream ingest hands out no download URL",
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -255,6 +266,8 @@ class TrtcSim(ServiceSim):
         self.update_bodies: list[dict[str, Any]] = []
         self.stop_calls = 0
         self.throttled = 0
+        #: Task id -> time before which Describe answers a Status the client does not know.
+        self.unknown_until: dict[str, float] = {}
         self._handlers: dict[str, Callable[[dict[str, Any], float], dict[str, Any]]] = {
             "StartStreamIngest": self._start,
             "DescribeStreamIngest": self._describe,
@@ -288,6 +301,7 @@ class TrtcSim(ServiceSim):
         self.update_bodies.clear()
         self.stop_calls = 0
         self.throttled = 0
+        self.unknown_until.clear()
         self._defaults()
 
     @property
@@ -327,6 +341,38 @@ class TrtcSim(ServiceSim):
         if idle_timeout is not None:
             body["IdleTimeout"] = idle_timeout
         return self._create(body, now).task_id
+
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        saved = self.start_delay
+        try:
+            # unknown_then_succeeds: an undocumented Status first, then InProgress (never NotExist between).
+            half = history == "unknown_then_succeeds"
+            self.start_delay = 10.0**7 if history == "long_running" else duration / 2 if half else duration
+            url = "https://media.test/broken.mp4" if history == "fails" else "https://media.test/a.mp4?sim_seconds=3600"
+            task_id = self.add_task(url)
+            if history == "unknown_then_succeeds":
+                self.unknown_until[task_id] = self.state.clock() + duration / 2
+            return task_id
+        finally:
+            self.start_delay = saved
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "start_stream_ingest", {
+            "room_id": "room-1",
+            "stream_url": "https://media.test/intro.mp4?sim_seconds=60",
+            "user_id": "robot_1",
+        }
+
+    def refuse_next_create(self) -> None:
+        self.fail_next("StartStreamIngest", "InvalidParameter.StreamUrl", "StreamUrl cannot be pulled")
+
+    def bounded_lifetime(self, task_id: str) -> float | None:
+        task = self.tasks[task_id]
+        if task.natural_reason != "never":
+            return task.play_seconds
+        idle = task.body.get("IdleTimeout")
+        return None if idle is None else float(idle)
 
     def task(self, task_id: str) -> TrtcTask:
         """A task (ended ones included) with ``status`` and ``end_reason`` refreshed to now."""
@@ -583,8 +629,10 @@ class TrtcSim(ServiceSim):
     def _describe(self, body: dict[str, Any], now: float) -> dict[str, Any]:
         self._check_app(body)
         task = self.tasks.get(self._task_id(body))
-        if task is None:
+        if task is None or not self.listed(task.task_id):
             return {"Status": NOT_EXIST}
+        if now < self.unknown_until.get(task.task_id, -1.0):
+            return {"Status": "Queued"}  # not a documented Status
         self._refresh(task, now)
         return {"Status": task.status}
 

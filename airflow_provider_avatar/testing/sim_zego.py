@@ -181,6 +181,14 @@ class ZegoSim(ServiceSim):
     """
 
     name = "zego"
+    stop_method = "stop_stream"
+    request_ids = True
+    idempotent_create = "a StreamId is unique per AppId: a second create is refused (400000015) while the first lives"
+    not_applicable = {
+        "no_artifact": "a live stream has no file: there is no 'finished without a result'",
+        "check-10": "a live stream has no video to download",
+        "check-11": "a live stream hands out no download URL",
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -193,6 +201,10 @@ class ZegoSim(ServiceSim):
         self.created_bodies: list[dict[str, Any]] = []
         self.stop_calls = 0
         self.throttled = 0
+        #: Task id -> time before which its status answers a Status the client does not know (9).
+        self.unknown_until: dict[str, float] = {}
+        #: The next N creates are refused as invalid (400000001).
+        self.refuse_creates = 0
         self._handlers: dict[str, Callable[[dict[str, Any], float], dict[str, Any] | None]] = {
             "CreateDigitalHumanStreamTask": self._create,
             "GetDigitalHumanStreamTaskStatus": self._get_status,
@@ -219,6 +231,8 @@ class ZegoSim(ServiceSim):
         self.created_bodies.clear()
         self.stop_calls = 0
         self.throttled = 0
+        self.unknown_until.clear()
+        self.refuse_creates = 0
         self._defaults()
 
     @property
@@ -266,6 +280,33 @@ class ZegoSim(ServiceSim):
         self.tasks[task.task_id] = self._alive[task.task_id] = task
         self._streams[stream_id] = task.task_id
         return task.task_id
+
+    # -- reliability-suite interface (ServiceSim.script) ---------------------------------------
+    def _script(self, history: str, duration: float) -> str:
+        saved = self.start_delay, self.linger
+        try:
+            if history == "long_running":
+                self.start_delay = 10.0**7  # STARTING for ever
+                return self.add_stream()
+            self.start_delay = duration
+            if history == "gone_after_seen":
+                self.linger = 0.0  # seen STARTING, then dropped at once (never seen as 2)
+            outcome = "init_failed" if history in ("fails", "gone_after_seen") else "ok"
+            task_id = self.add_stream(outcome=outcome)
+            if history == "unknown_then_succeeds":
+                self.unknown_until[task_id] = self.state.clock() + duration / 2
+            return task_id
+        finally:
+            self.start_delay, self.linger = saved
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        return "create_stream", {"digital_human_id": "dh1", "room_id": "room1", "stream_id": f"s{next(self._ids)}"}
+
+    def bounded_lifetime(self, task_id: str) -> float | None:
+        return self.tasks[task_id].ttl
+
+    def refuse_next_create(self) -> None:
+        self.refuse_creates += 1
 
     def task(self, task_id: str) -> ZegoTask:
         """A task (gone ones included) with ``status`` and ``end_reason`` refreshed to now."""
@@ -378,7 +419,7 @@ class ZegoSim(ServiceSim):
         task_id = body.get("TaskId")
         if not isinstance(task_id, str) or not task_id:
             raise _invalid("TaskId is required")
-        task = self.tasks.get(task_id)
+        task = self.tasks.get(task_id) if self.listed(task_id) else None
         status = None if task is None else self._status(task, now)
         if task is None or status is None:
             raise _Reject(TASK_NOT_FOUND, "task not found")
@@ -387,6 +428,9 @@ class ZegoSim(ServiceSim):
     def _create(self, body: dict[str, Any], now: float) -> dict[str, Any]:
         human = body.get("DigitalHumanConfig")
         rtc = body.get("RTCConfig")
+        if self.refuse_creates:
+            self.refuse_creates -= 1
+            raise _invalid("DigitalHumanConfig.BackgroundColor is not a color")
         if not isinstance(human, dict):
             raise _invalid("DigitalHumanConfig is required")
         if not isinstance(rtc, dict):
@@ -423,6 +467,8 @@ class ZegoSim(ServiceSim):
 
     def _get_status(self, body: dict[str, Any], now: float) -> dict[str, Any]:
         task, status = self._lookup(body, now)
+        if now < self.unknown_until.get(task.task_id, -1.0):
+            status = 9  # not a documented Status
         data: dict[str, Any] = {
             "Status": status,
             "RoomId": task.room_id,

@@ -37,6 +37,28 @@ DEFAULT_API_KEY = "sim-api-key"
 #: ``--log-requests`` writes one line per request here (never a header, query string or signature).
 request_log = logging.getLogger("airflow_provider_avatar.testing.simulator.requests")
 FAULT_KINDS = ("502", "503", "504", "429", "reset", "timeout", "html")
+#: Faults only asked for by name (not in the default mix): a 200 whose body is empty or not the
+#: service's shape (a misbehaving gateway).
+BODY_FAULT_KINDS = ("empty", "malformed")
+#: Remote histories every simulated service scripts with ``ServiceSim.script`` (or declares not
+#: applicable, with why, in ``ServiceSim.not_applicable``):
+#: ``succeeds`` reaches the service's default target state (a result, or a live stream);
+#: ``fails`` ends in the service's failure; ``no_artifact`` finishes without a result;
+#: ``unknown_then_succeeds`` answers a status the client does not know first; ``not_listed_then_succeeds``
+#: answers "not found" for a moment after its create; ``gone_after_seen`` is seen, then no longer found;
+#: ``long_running`` outlasts any test wait; ``never_exists`` is an id the service never issued.
+HISTORIES = (
+    "succeeds",
+    "fails",
+    "no_artifact",
+    "unknown_then_succeeds",
+    "not_listed_then_succeeds",
+    "gone_after_seen",
+    "long_running",
+    "never_exists",
+)
+#: An id no simulated service ever issues.
+NEVER_ISSUED_ID = "never-issued-task-1"
 
 
 def sample_video() -> bytes:
@@ -60,9 +82,9 @@ class Faults:
     status_reads_only: bool = False
 
     def __post_init__(self) -> None:
-        unknown = set(self.kinds) - set(FAULT_KINDS)
+        unknown = set(self.kinds) - set(FAULT_KINDS) - set(BODY_FAULT_KINDS)
         if unknown:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS + BODY_FAULT_KINDS}")
         self.kinds = tuple(self.kinds)
         self._rng = random.Random(self.seed)
 
@@ -82,6 +104,8 @@ class RequestRecord:
     authorization: str | None = field(repr=False)
     host: str
     fault: str | None = None
+    #: A status read (what waits send); every other request to a service is a write or a create.
+    read: bool = False
 
 
 class SimState:
@@ -97,6 +121,8 @@ class SimState:
         #: Log one line per request to ``request_log`` (``--log-requests``).
         self.log_requests = False
         self.counts: dict[str, int] = {}
+        #: Requests being answered now (a test waits for 0 before counting what arrived).
+        self.in_flight = 0
         self.file_base_url = ""
         self.api_base_url = ""
         self._secret = uuid.uuid4().hex.encode()
@@ -133,16 +159,71 @@ class ServiceSim:
     url_path: str | None = None
     #: Connection extras that take the service's key (secrets), e.g. TRTC's ``sdk_secret_key``.
     secret_extras: tuple[str, ...] = ()
+    #: Histories (``HISTORIES``) and reliability checks (``"check-9"``...) that do not apply to this
+    #: service, each with the reason; the reliability suite skips exactly these, saying why.
+    not_applicable: Mapping[str, str] = {}
+    #: The hook method that stops a task (streams), or None when the service has nothing to stop.
+    stop_method: str | None = None
+    #: Whether every answer, errors included, carries a request id (clients must name it in errors).
+    request_ids: bool = False
+    #: Why a second create is harmless here (an idempotency key), or None: then a create whose
+    #: answer was lost must never be sent again.
+    idempotent_create: str | None = None
 
     def __init__(self, state: SimState, default_duration: float = 3.0) -> None:
         self.state = state
         self.default_duration = default_duration
+        #: Task id -> simulated time before which its status reads answer "not found" (not listed yet).
+        self.unlisted_until: dict[str, float] = {}
+
+    def listed(self, task_id: str) -> bool:
+        """Whether status reads may see ``task_id`` yet (see ``unlisted_until``)."""
+        until = self.unlisted_until.get(task_id)
+        return until is None or self.state.clock() >= until
+
+    def script(self, history: str, *, duration: float = 1.0) -> str:
+        """Set up a remote task that follows ``history`` (one of ``HISTORIES``); returns its remote task id.
+
+        ``duration``: seconds until the task reaches its outcome. Raises ``LookupError`` with the
+        reason for a history in ``not_applicable``.
+        """
+        if history not in HISTORIES:
+            raise ValueError(f"unknown history {history!r}; known: {HISTORIES}")
+        if history in self.not_applicable:
+            raise LookupError(self.not_applicable[history])
+        if history == "never_exists":
+            return NEVER_ISSUED_ID
+        if history == "not_listed_then_succeeds":
+            task_id = self._script("succeeds", duration)
+            self.unlisted_until[task_id] = self.state.clock() + duration / 2
+            return task_id
+        return self._script(history, duration)
+
+    def _script(self, history: str, duration: float) -> str:
+        """``script`` for the histories that need the service's own timelines."""
+        raise NotImplementedError
+
+    def create_call(self) -> tuple[str, dict[str, Any]]:
+        """(hook method, keyword arguments) that create one task this simulator accepts."""
+        raise NotImplementedError
+
+    def refuse_next_create(self) -> None:
+        """Answer the next create with the service's own permanent refusal (an invalid parameter)."""
+        raise NotImplementedError
+
+    def bounded_lifetime(self, task_id: str) -> float | None:
+        """Seconds a created stream can live at most without a stop (its TTL), or None if unbounded."""
+        return None
 
     def routes(self) -> list[web.RouteDef]:
         raise NotImplementedError
 
     def reset(self) -> None:
         """Forget all tasks."""
+
+    def reset_all(self) -> None:
+        self.unlisted_until.clear()
+        self.reset()
 
     @property
     def login(self) -> str | None:
@@ -203,12 +284,13 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
         started = time.perf_counter()
         fault = None
         status = 0
+        sim = services.get(service)
+        state.in_flight += 1
         try:
             faults = state.faults.get(service) if service != "_sim" else None
             if faults is not None:
                 if faults.latency:
                     await asyncio.sleep(faults.latency)
-                sim = services.get(service)
                 if service != "files" and (not faults.status_reads_only or (sim and sim.is_status_read(request))):
                     fault = faults.draw()
             response: web.StreamResponse = await (_inject(fault, faults) if fault and faults else handler(request))
@@ -218,6 +300,7 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
             status = exc.status
             raise
         finally:
+            state.in_flight -= 1
             state.counts[service] = state.counts.get(service, 0) + 1
             if state.record and service != "_sim":
                 state.requests.append(
@@ -230,6 +313,7 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
                         request.headers.get("Authorization"),
                         request.host,
                         fault,
+                        bool(sim is not None and sim.is_status_read(request)),
                     )
                 )
             if state.log_requests:
@@ -267,6 +351,10 @@ async def _inject(fault: str, faults: Faults) -> web.StreamResponse:
         return web.json_response({"error": "late"}, status=504)
     if fault == "reset":
         raise _Reset()
+    if fault == "empty":
+        return web.Response(status=200, content_type="application/json", body=b"")
+    if fault == "malformed":
+        return web.json_response({"unexpected": "shape"})
     return web.json_response({"error": f"injected {fault}"}, status=int(fault))
 
 
@@ -343,6 +431,12 @@ class Simulator:
         else:
             self.state.faults[service] = faults
 
+    def settle(self, limit: float = 30.0) -> None:
+        """Wait (real time, at most ``limit`` s) until no request is being answered, e.g. a slow fault."""
+        ends = time.monotonic() + limit
+        while self.state.in_flight and time.monotonic() < ends:
+            time.sleep(0.01)
+
     def requests(self, service: str | None = None) -> list[RequestRecord]:
         return [r for r in list(self.state.requests) if service is None or r.service == service]
 
@@ -351,7 +445,7 @@ class Simulator:
         self.state.requests.clear()
         self.state.counts.clear()
         for sim in self.services.values():
-            sim.reset()
+            sim.reset_all()
 
     # -- server -------------------------------------------------------------------------------
     def build_app(self) -> web.Application:
