@@ -5,8 +5,10 @@ meant: a relative path (it would land in whatever the worker's current directory
 no fsspec filesystem knows, an http(s) URL, a ``file://`` URI with a host, a scheme no Airflow
 filesystem serves or whose package is missing (``s3://`` needs the Amazon provider with s3fs),
 or a directory (an existing one, or a trailing slash). A malformed, relative or unknown
-destination is :class:`AvatarInputError`; a missing package, a directory, an existing file and
-every OS error are :class:`AvatarDownloadError`. Both name the service, the remote task id and
+destination is :class:`AvatarInputError`; one the worker cannot use before anything is fetched (a
+missing package, a directory, an existing file, a place it cannot write) is
+:class:`AvatarDestinationError` (an input error and a download error); an OS error once the
+transfer has started is :class:`AvatarDownloadError`. All name the service, the remote task id and
 the destination (without any password or query string).
 
 Writing goes to a temporary sibling name that is renamed into place only when complete, so no
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_avatar.exceptions import AvatarDownloadError, AvatarInputError
+from airflow_provider_avatar.exceptions import AvatarDestinationError, AvatarDownloadError, AvatarInputError
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +63,15 @@ class Destination:
     def __init__(self, destination: str, *, service: str = "download", remote_task_id: str | None = None) -> None:
         self.service = service
         self.remote_task_id = remote_task_id
+        #: Whether the temporary file was opened: until then nothing was fetched or written.
+        self.opened = False
         self.shown = shown(destination)
         self.path: Any = self._resolve(destination)
         self.local = isinstance(self.path, Path)
         self.tmp: Any = self.path.parent / f".{self.path.name}.{uuid.uuid4().hex}.part"
 
     # -- errors --------------------------------------------------------------------------------
-    def _error(self, cls: type[AvatarInputError] | type[AvatarDownloadError], message: str) -> NoReturn:
+    def _error(self, cls: type[AvatarInputError | AvatarDownloadError], message: str) -> NoReturn:
         raise cls(message, service=self.service, action="download", remote_task_id=self.remote_task_id)
 
     def refuse(self, why: str) -> NoReturn:
@@ -75,8 +79,9 @@ class Destination:
         self._error(AvatarInputError, f"destination {self.shown!r} {why}")
 
     def fail(self, why: str) -> NoReturn:
-        """The worker cannot write there."""
-        self._error(AvatarDownloadError, f"destination {self.shown!r} {why}")
+        """The worker cannot write there: an input error before the transfer, a download error during it."""
+        cls = AvatarDownloadError if self.opened else AvatarDestinationError
+        self._error(cls, f"destination {self.shown!r} {why}")
 
     def os_error(self, exc: OSError) -> NoReturn:
         detail = exc.strerror or type(exc).__name__
@@ -170,11 +175,13 @@ class Destination:
             # Object stores have no folders (and mkdir may mean "create a bucket"): local ones only.
             if self.local or getattr(self.path, "protocol", None) in ("file", "local"):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            return self.tmp.open("wb")  # type: ignore[no-any-return]
+            handle: IO[bytes] = self.tmp.open("wb")
         except FileExistsError as exc:  # mkdir met a file where a folder belongs
             self.fail(f"cannot be written ({exc.filename} is a file, not a folder)")
         except OSError as exc:
             self.os_error(exc)
+        self.opened = True
+        return handle
 
     def publish(self, overwrite: bool) -> None:
         """Move the finished temporary file into place; never clobber unless ``overwrite``."""

@@ -168,6 +168,14 @@ class AvatarDownloadError(AvatarError):
     reason = "download"
 
 
+class AvatarDestinationError(AvatarInputError, AvatarDownloadError):
+    """A download destination refused before anything was fetched: it exists (without ``overwrite``),
+    is a directory, cannot be written or needs a filesystem package the worker lacks.
+
+    An input error (nothing was sent or written), and a download error for code that catches those.
+    """
+
+
 class AvatarUnsafeURLError(AvatarError):
     """A URL was refused: not http(s), or a private/loopback host not allowed by the connection."""
 

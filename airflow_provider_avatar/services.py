@@ -251,4 +251,4 @@ def hook_class(service: str) -> type[AvatarBaseHook]:
 
 
 def make_hook(service: str, conn_id: str | None = None) -> AvatarBaseHook:
-    return hook_class(service)(conn_id or service_info(service).default_conn_id)
+    return hook_class(service)(conn_id)  # None: the service's default connection; '' is refused

@@ -77,6 +77,13 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
         os.killpg(proc.pid, sig)
 
 
+def kill_group(proc: subprocess.Popen[bytes], wait: float = 30.0) -> None:
+    """SIGKILL a process group at once (as a pod kill would: no cleanup) and reap its leader."""
+    _signal_group(proc, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(wait)
+
+
 def stop_groups(procs: Iterable[subprocess.Popen[bytes]], grace: float = 20.0) -> None:
     """SIGTERM each process group, wait up to ``grace`` seconds in total, then SIGKILL the rest (at once if 0)."""
     procs = list(procs)

@@ -15,7 +15,12 @@ from typing import Any
 import pytest
 
 from airflow_provider_avatar.download import download_file
-from airflow_provider_avatar.exceptions import AvatarDownloadError, AvatarError, AvatarInputError
+from airflow_provider_avatar.exceptions import (
+    AvatarDestinationError,
+    AvatarDownloadError,
+    AvatarError,
+    AvatarInputError,
+)
 from airflow_provider_avatar.operators.download import AvatarVideoDownloadOperator
 from airflow_provider_avatar.testing.simulator import Simulator, sample_video
 
@@ -51,16 +56,16 @@ BAD_DESTINATIONS: list[tuple[str, bool, type[AvatarError], str]] = [
     (
         "s3://my-bucket/x.mp4",
         False,
-        AvatarDownloadError,
+        AvatarDestinationError,
         r"\(Install s3fs.*apache-airflow-providers-amazon\[s3fs\]",
     ),
-    ("memory://bucket/x.mp4", False, AvatarDownloadError, r"No filesystem registered for scheme memory.*attach\(\)"),
-    ("{tmp}/existing", False, AvatarDownloadError, r"is a directory; give a file path such as .*/existing/video.mp4"),
-    ("{tmp}/existing", True, AvatarDownloadError, "is a directory; give a file path"),
-    ("{tmp}/new/", True, AvatarDownloadError, r"is a directory; give a file path such as .*/new/video.mp4"),
-    ("memory://bucket/folder/", False, AvatarDownloadError, "is a directory"),
-    ("{tmp}/afile/x.mp4", False, AvatarDownloadError, r"cannot be written \(.*/afile is a file, not a folder\)"),
-    ("/proc/nonsense/x.mp4", False, AvatarDownloadError, r"cannot be written \(No such file or directory: /proc/"),
+    ("memory://bucket/x.mp4", False, AvatarDestinationError, r"No filesystem registered for scheme memory.*attach\(\)"),
+    ("{tmp}/existing", False, AvatarDestinationError, r"is a directory; give a file path such as .*/existing/video"),
+    ("{tmp}/existing", True, AvatarDestinationError, "is a directory; give a file path"),
+    ("{tmp}/new/", True, AvatarDestinationError, r"is a directory; give a file path such as .*/new/video.mp4"),
+    ("memory://bucket/folder/", False, AvatarDestinationError, "is a directory"),
+    ("{tmp}/afile/x.mp4", False, AvatarDestinationError, r"cannot be written \(.*/afile is a file, not a folder\)"),
+    ("/proc/nonsense/x.mp4", False, AvatarDestinationError, r"cannot be written \(No such file or directory: /proc/"),
 ]
 
 

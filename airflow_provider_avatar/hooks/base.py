@@ -122,19 +122,43 @@ class AvatarBaseHook(BaseHook):
             cls.default_conn_name, cls.conn_name_attr = row.default_conn_id, row.conn_id_param
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
-        conn_id = kwargs.pop(self.conn_name_attr, None) or conn_id
+        named = kwargs.pop(self.conn_name_attr, None)
+        conn_id = conn_id if named is None else named
         super().__init__(**kwargs)
-        self.conn_id = conn_id or self.default_conn_name
+        if conn_id is not None and (not isinstance(conn_id, str) or not conn_id.strip()):
+            # A template that rendered nothing must not fall back to the default connection (another account).
+            raise AvatarInputError(
+                f"{self._conn_param} is empty; give an Airflow connection id, or leave it unset for "
+                f"{self.default_conn_name!r}; got {conn_id!r}",
+                service=self.service,
+                action="read_connection",
+            )
+        self.conn_id = conn_id.strip() if conn_id is not None else self.default_conn_name
         if self.conn_name_attr != "conn_id":
             setattr(self, self.conn_name_attr, self.conn_id)
         self._config: HookConfig | None = None
         self._config_read: asyncio.Future[HookConfig] | None = None
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
+        #: Called with the action just before a create leaves (after its input was checked): the
+        #: operators' submit guard records there that this try may have sent it.
+        self.before_submit: Callable[[str], None] | None = None
 
     @property
     def service(self) -> str:
         return self.protocol.service
+
+    @property
+    def _conn_param(self) -> str:
+        """How operators and sensors name the connection id: ``<key>_conn_id`` (``conn_id`` in generic ones)."""
+        return f"{self.conn_name_attr} (conn_id)" if self.conn_name_attr != "conn_id" else "conn_id"
+
+    def _undefined(self) -> AvatarInputError:
+        return AvatarInputError(
+            f"connection {self.conn_id!r} is not defined ({self._conn_param}): create it, or fix the id",
+            service=self.service,
+            action="read_connection",
+        )
 
     @property
     def info(self) -> Service:
@@ -211,7 +235,10 @@ class AvatarBaseHook(BaseHook):
     def config(self) -> HookConfig:
         """The connection, read once (sync API: workers and poke-mode sensors)."""
         if self._config is None:
-            conn = self.get_connection(self.conn_id)
+            try:
+                conn = self.get_connection(self.conn_id)
+            except AirflowNotFoundException:
+                raise self._undefined() from None
             self._config = self.build_config(
                 conn.host, conn.port, conn.schema, conn.login, conn.password, conn.extra_dejson
             )
@@ -242,9 +269,7 @@ class AvatarBaseHook(BaseHook):
             conn = await get_async_connection(self.conn_id, hook=self)
             extra = await get_async_extra_dejson(conn)
         except AirflowNotFoundException:
-            raise AvatarInputError(
-                f"connection {self.conn_id!r} is not defined", service=self.service, action="read_connection"
-            ) from None
+            raise self._undefined() from None
         except Exception as exc:
             # A triggerer re-reads connections (shared hooks are rebuilt every few minutes): an API
             # server hiccup or a connection being edited must not end every wait polling just then.
@@ -289,6 +314,9 @@ class AvatarBaseHook(BaseHook):
         unreadable) the error becomes :class:`AvatarSubmitUnknownError`, which Airflow does not
         retry, so a task retry cannot create (and bill) a second remote task.
         """
+        if self.before_submit is not None:
+            self.config  # noqa: B018 - a connection error is raised here, before the guard records a send
+            self.before_submit(spec.action)
         try:
             return parse(self.call(spec))
         except AvatarError as exc:

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 from airflow_provider_avatar.exceptions import AvatarError, AvatarInputError
 from airflow_provider_avatar.hooks.base import AvatarBaseHook
-from airflow_provider_avatar.protocols.dreamface import DreamFaceProtocol
+from airflow_provider_avatar.inputs import checking, optional_text
+from airflow_provider_avatar.protocols.dreamface import CREATE, DreamFaceProtocol
 from airflow_provider_avatar.services import DREAMFACE_CONN_ID
 from airflow_provider_avatar.status import redact_url
 from airflow_provider_avatar.transport.policy import RetryPolicy
@@ -35,7 +36,10 @@ class DreamFaceHook(AvatarBaseHook):
         The route is ``create_path``, else the connection extra ``create_path``. Never re-sent once it
         may have arrived (no second, billed task).
         """
-        path = create_path or str(self.config.extra.get("create_path") or "")
+        with checking(self.service, CREATE):
+            # None: the connection's route; a template that rendered nothing is refused, not replaced.
+            path = optional_text("create_path", create_path)
+        path = path or str(self.config.extra.get("create_path") or "")
         spec = self.protocol.build_create_request(path, body)
         return self.submit(spec, self.protocol.parse_create)
 

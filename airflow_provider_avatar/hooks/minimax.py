@@ -110,8 +110,6 @@ class MiniMaxVideoHook(AvatarBaseHook):
         Refusals (the per-minute create limit, invalid input) were never acted on and may be retried;
         a create whose answer was lost is never re-sent (:class:`AvatarSubmitUnknownError`).
         """
-        if not is_known_model(model):
-            self.log.warning("MiniMax model %r is not one this provider knows; its options are not checked", model)
         spec = self.wire.build_create_request(
             prompt=prompt,
             model=model,
@@ -123,6 +121,8 @@ class MiniMaxVideoHook(AvatarBaseHook):
             callback_url=callback_url,
             extra=extra,
         )
+        if not is_known_model(model):
+            self.log.warning("MiniMax model %r is not one this provider knows; its options are not checked", model)
         return self.submit(spec, self.wire.parse_create)
 
     def get_status(self, remote_task_id: str) -> TaskStatus:

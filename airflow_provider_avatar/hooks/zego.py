@@ -103,7 +103,7 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
             try:
                 return self.submit(spec, self.protocol.parse_create)
             except AvatarSubmitUnknownError:
-                found = self._reattach(room_id, stream_id, "the create's answer was lost")
+                found = self.find_stream(room_id, stream_id, "the create's answer was lost")
                 if found is not None:
                     return found
                 if attempt == 2:
@@ -113,7 +113,7 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
             except AvatarError as exc:
                 if exc.code != str(STREAM_EXISTS):
                     raise
-                found = self._reattach(room_id, stream_id, "ZEGO says the StreamId is already in use")
+                found = self.find_stream(room_id, stream_id, "ZEGO says the StreamId is already in use")
                 if found is not None:
                     return found
                 raise AvatarInvalidRequestError(
@@ -126,7 +126,7 @@ class ZegoDigitalHumanHook(AvatarBaseHook):
                 ) from None
         raise AssertionError("unreachable")
 
-    def _reattach(self, room_id: str, stream_id: str, why: str) -> str | None:
+    def find_stream(self, room_id: str, stream_id: str, why: str) -> str | None:
         """The TaskId of the running stream with this StreamId *and* RoomId, or ``None``.
 
         Both must match: re-attaching to a stream in another room would hand someone else's

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator
 
 from airflow_provider_avatar.exceptions import AvatarInputError
+from airflow_provider_avatar.inputs import checking, flag, number, text, whole
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -56,6 +57,15 @@ class AvatarVideoDownloadOperator(BaseOperator):
         read_timeout: float = 300.0,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_avatar.services import SERVICES, service_info
+
+        # Not templated: checked when the DAG is parsed.
+        with checking(service if service is not None and service in SERVICES else "download", "download"):
+            if service is not None and service not in SERVICES:
+                service_info(str(service))  # raises, naming the known services
+            flag("overwrite", overwrite)
+            whole("chunk_size", chunk_size, positive=True)
+            number("read_timeout", read_timeout, positive=True)
         super().__init__(**kwargs)
         self.source = source
         self.destination = destination
@@ -69,24 +79,29 @@ class AvatarVideoDownloadOperator(BaseOperator):
         from airflow_provider_avatar.download import download_file
 
         status = self._source_status()
+        url = None if status is not None else self._source_url()
+        if status is not None and self.service is not None and self.service != status.service:
+            raise self._bad_input(
+                f"service {self.service!r} does not match the source's service {status.service!r}: "
+                "leave service unset for a status dict"
+            )
+        destination = os.fspath(self.destination) if isinstance(self.destination, os.PathLike) else self.destination
+        with checking(self.service or "download", "download"):
+            destination = text("destination", destination)
         service = self.service or (status.service if status else None)
         hook = self._hook(service)
         allow_private = hook.config.allow_private_hosts if hook else False
         remote_task_id = status.remote_task_id if status else None
         source: str | Callable[[], str]
+        refresh: Callable[[], str] | None = None
         if status is not None and hook is not None:
             source = refresh = partial(hook.fresh_video_url, status.remote_task_id)
-        elif isinstance(self.source, str) and self.source.strip():
-            source, refresh = self.source.strip(), None
         else:
-            raise self._bad_input("source must be a TaskStatus dict or a video URL")
-        destination = os.fspath(self.destination) if isinstance(self.destination, os.PathLike) else self.destination
-        if not isinstance(destination, str) or not destination.strip():
-            raise self._bad_input("destination must be an absolute local path or an object storage URI")
+            source = str(url)
         try:
             result = download_file(
                 source,
-                destination.strip(),
+                destination,
                 allow_private_hosts=allow_private,
                 overwrite=self.overwrite,
                 refresh_url=refresh,
@@ -110,13 +125,27 @@ class AvatarVideoDownloadOperator(BaseOperator):
             try:
                 source = ast.literal_eval(source)
             except (ValueError, SyntaxError):
-                raise self._bad_input("source looks like a dict but cannot be parsed") from None
+                raise self._bad_input("source looks like a TaskStatus dict but cannot be parsed") from None
         if isinstance(source, Mapping):
             try:
                 return TaskStatus.from_dict(source)
             except ValueError as exc:
-                raise self._bad_input(str(exc)) from None
+                raise self._bad_input(f"source is {exc}") from None
         return None
+
+    def _source_url(self) -> str:
+        """A bare ``source``: an http(s) URL with a host (the download checks where it points)."""
+        from urllib.parse import urlsplit
+
+        url = self.source.strip() if isinstance(self.source, str) else ""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            shown = url.split("?", 1)[0][:80] if url else self.source
+            raise self._bad_input(
+                f"source must be a TaskStatus dict (a sensor's output) or an http(s) video URL with a host; "
+                f"got {shown!r}"
+            )
+        return url
 
     def _hook(self, service: str | None) -> AvatarBaseHook | None:
         if service is None:

@@ -21,7 +21,8 @@ class DreamFaceCreateAvatarOperator(BaseOperator):
     given. The task id is read from the answers new-api gateways give (``data`` as a string,
     ``data.task_id``, ``task_id``, ``id``); any other answer fails showing the gateway's body (URL
     signatures removed). The request is never re-sent once it may have arrived, so a lost answer
-    cannot start (and bill) a second task. Waiting (``DreamFaceAvatarSensor``) is the verified part.
+    cannot start (and bill) a second task, nor can a later try of this task instance
+    (``airflow_provider_avatar.submit_guard``). Waiting (``DreamFaceAvatarSensor``) is the verified part.
 
     :param body: the JSON object to post (templated; a dict whose values may be templates, or JSON text).
     :param create_path: the submit route relative to the gateway's base URL (templated; default: the
@@ -47,11 +48,18 @@ class DreamFaceCreateAvatarOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_avatar.hooks.dreamface import DreamFaceHook
+        from airflow_provider_avatar.protocols.dreamface import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
 
         hook = DreamFaceHook(self.dreamface_conn_id)
         try:
-            remote_task_id = hook.create_avatar(self.body, create_path=self.create_path or None)
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_avatar(self.body, create_path=self.create_path),
+                describe=lambda remote_task_id: f"Created DreamFace avatar task {remote_task_id}",
+                logger=self.log,
+            )
         finally:
             hook.close()
-        self.log.info("Created DreamFace avatar task %s", remote_task_id)
-        return remote_task_id

@@ -75,7 +75,8 @@ class MiniMaxCreateVideoOperator(BaseOperator):
     (an unknown model is passed through with a warning). MiniMax limits creates per minute: the
     connection paces them (``action_max_qps``, default 5 per minute) and a create MiniMax refused
     for its minute budget (1002) is retried with backoff; a create whose answer was lost is never
-    re-sent, so it cannot bill a second video.
+    re-sent, so it cannot bill a second video (nor by a later try of this task instance: see
+    ``airflow_provider_avatar.submit_guard``).
 
     :param prompt: the video description, camera directives in ``[...]`` (templated).
     :param model: e.g. ``MiniMax-Hailuo-2.3`` (default), ``MiniMax-Hailuo-02``, ``T2V-01`` (templated).
@@ -118,6 +119,9 @@ class MiniMaxCreateVideoOperator(BaseOperator):
         minimax_conn_id: str = MINIMAX_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        from airflow_provider_avatar.protocols.minimax import create_switches
+
+        create_switches(prompt_optimizer, fast_pretreatment)  # not templated: checked when the DAG is parsed
         super().__init__(**kwargs)
         self.prompt = prompt
         self.model = model
@@ -132,26 +136,33 @@ class MiniMaxCreateVideoOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_avatar.hooks.minimax import MiniMaxVideoHook
+        from airflow_provider_avatar.protocols.minimax import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
 
         image = self.first_frame_image
         if isinstance(image, os.PathLike):
             image = os.fspath(image)
         if isinstance(image, str) and image.strip():
-            image = first_frame_data(image)
+            image = first_frame_data(image)  # else the create refuses it, naming first_frame_image
         hook = MiniMaxVideoHook(self.minimax_conn_id)
         try:
-            remote_task_id = hook.create_video(
-                prompt=self.prompt,
-                model=self.model,
-                duration=self.duration,
-                resolution=self.resolution,
-                first_frame_image=image or None,
-                prompt_optimizer=self.prompt_optimizer,
-                fast_pretreatment=self.fast_pretreatment,
-                callback_url=self.callback_url,
-                extra=self.extra_body,
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_video(
+                    prompt=self.prompt,
+                    model=self.model,
+                    duration=self.duration,
+                    resolution=self.resolution,
+                    first_frame_image=image,
+                    prompt_optimizer=self.prompt_optimizer,
+                    fast_pretreatment=self.fast_pretreatment,
+                    callback_url=self.callback_url,
+                    extra=self.extra_body,
+                ),
+                describe=lambda remote_task_id: f"Created MiniMax video task {remote_task_id}",
+                logger=self.log,
             )
         finally:
             hook.close()
-        self.log.info("Created MiniMax video task %s", remote_task_id)
-        return remote_task_id

@@ -18,7 +18,9 @@ class ScenextCreateVideoOperator(BaseOperator):
 
     Input is checked before anything is sent: ``question`` or ``question_images`` is required and
     ``quality`` is one of ``l``, ``m``, ``h``. The create call is never retried once it may have
-    reached Scenext, so a lost answer cannot bill a second video.
+    reached Scenext, so a lost answer cannot bill a second video; a later try of this task instance
+    re-attaches to the task an earlier try created, or fails before sending if one may have been
+    created (``airflow_provider_avatar.submit_guard``).
 
     :param question: the question to explain (templated).
     :param question_images: image URLs or base64 strings of the question (templated).
@@ -63,18 +65,25 @@ class ScenextCreateVideoOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         from airflow_provider_avatar.hooks.scenext import ScenextHook
+        from airflow_provider_avatar.protocols.scenext import CREATE
+        from airflow_provider_avatar.submit_guard import guarded_create
 
         hook = ScenextHook(self.scenext_conn_id)
         try:
-            remote_task_id = hook.create_video(
-                question=self.question,
-                question_images=self.question_images,
-                answer=self.answer,
-                answer_images=self.answer_images,
-                quality=self.quality,
-                notify_url=self.notify_url,
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_video(
+                    question=self.question,
+                    question_images=self.question_images,
+                    answer=self.answer,
+                    answer_images=self.answer_images,
+                    quality=self.quality,
+                    notify_url=self.notify_url,
+                ),
+                describe=lambda remote_task_id: f"Created Scenext video task {remote_task_id}",
+                logger=self.log,
             )
         finally:
             hook.close()
-        self.log.info("Created Scenext video task %s", remote_task_id)
-        return remote_task_id

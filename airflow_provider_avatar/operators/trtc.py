@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT
+from airflow_provider_avatar.inputs import checking, optional_text
+from airflow_provider_avatar.protocols.trtc import DEFAULT_IDLE_TIMEOUT, SERVICE, START, start_options
 from airflow_provider_avatar.services import TRTC_CONN_ID
 
 if TYPE_CHECKING:
@@ -46,7 +47,8 @@ class TrtcStartStreamIngestOperator(BaseOperator):
 
     Input is validated before anything is sent. The start is sent once: if its answer is lost, the
     task fails with ``AvatarSubmitUnknownError`` and is not retried (TRTC cannot list ingest tasks,
-    so a retry could start a second, billed one).
+    so a retry could start a second, billed one); a later try after a killed one re-attaches to the
+    recorded TaskId or fails the same way before sending (``airflow_provider_avatar.submit_guard``).
 
     :param room_id: the room to publish into (templated); a 32-bit integer with ``room_id_type=1``.
     :param stream_url: the media: an http(s) video file or an RTMP/HLS/FLV live stream (templated).
@@ -88,6 +90,20 @@ class TrtcStartStreamIngestOperator(BaseOperator):
         trtc_conn_id: str = TRTC_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        # Not templated: a bad value fails when the DAG is parsed.
+        start_options(
+            user_sig=user_sig,
+            room_id_type=room_id_type,
+            repeat_num=repeat_num,
+            max_duration=max_duration,
+            idle_timeout=idle_timeout,
+            volume=volume,
+            tempo=tempo,
+            seek_second=seek_second,
+            auto_push=auto_push,
+            private_map_key=private_map_key,
+            enable_progress=enable_progress,
+        )
         super().__init__(**kwargs)
         self.room_id = room_id
         self.stream_url = stream_url
@@ -106,29 +122,41 @@ class TrtcStartStreamIngestOperator(BaseOperator):
         self.trtc_conn_id = trtc_conn_id
 
     def execute(self, context: Context) -> str:
-        user_id = self.user_id or default_user_id(context)
+        from airflow_provider_avatar.submit_guard import guarded_create
+
+        room_id = self.room_id
+        with checking(SERVICE, START):
+            # None: derived; a template that rendered nothing is refused, not silently derived.
+            user_id = optional_text("user_id", self.user_id) or default_user_id(context)
+            if isinstance(room_id, int) and not isinstance(room_id, bool):
+                room_id = str(room_id)  # an integer room id (room_id_type=1) may be given as a number
         hook = _hook(self.trtc_conn_id)
         try:
-            task_id = hook.start_stream_ingest(
-                room_id=str(self.room_id),
-                stream_url=self.stream_url,
-                user_id=user_id,
-                user_sig=self.user_sig,
-                room_id_type=self.room_id_type,
-                repeat_num=self.repeat_num,
-                max_duration=self.max_duration,
-                idle_timeout=self.idle_timeout,
-                volume=self.volume,
-                tempo=self.tempo,
-                seek_second=self.seek_second,
-                auto_push=self.auto_push,
-                private_map_key=self.private_map_key,
-                enable_progress=self.enable_progress,
+            return guarded_create(
+                context,
+                hook,
+                START,
+                lambda: hook.start_stream_ingest(
+                    room_id=room_id,
+                    stream_url=self.stream_url,
+                    user_id=user_id,
+                    user_sig=self.user_sig,
+                    room_id_type=self.room_id_type,
+                    repeat_num=self.repeat_num,
+                    max_duration=self.max_duration,
+                    idle_timeout=self.idle_timeout,
+                    volume=self.volume,
+                    tempo=self.tempo,
+                    seek_second=self.seek_second,
+                    auto_push=self.auto_push,
+                    private_map_key=self.private_map_key,
+                    enable_progress=self.enable_progress,
+                ),
+                describe=lambda task_id: f"TRTC ingest task {task_id} relays into room {room_id} as user {user_id}",
+                logger=self.log,
             )
         finally:
             hook.close()
-        self.log.info("TRTC ingest task %s relays into room %s as user %s", task_id, self.room_id, user_id)
-        return task_id
 
 
 class TrtcStopStreamIngestOperator(BaseOperator):

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator
 
-from airflow_provider_avatar.protocols.zego import DEFAULT_MAX_IDLE, DEFAULT_TTL
+from airflow_provider_avatar.inputs import checking, optional_text
+from airflow_provider_avatar.protocols.zego import CREATE, DEFAULT_MAX_IDLE, DEFAULT_TTL, SERVICE, lifetime, speech
 from airflow_provider_avatar.services import ZEGO_CONN_ID
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
 
     Input is validated before anything is sent (id lengths and alphabets, TTL and idle ranges,
     video size). The create is sent at most once per StreamId: a lost answer, or an Airflow retry
-    of this task, re-attaches to the running stream with the same StreamId.
+    of this task, re-attaches to the running stream with the same StreamId (a try killed mid-create
+    leaves a record the next try reads first: ``airflow_provider_avatar.submit_guard``).
 
     :param digital_human_id: the digital human to stream (templated).
     :param room_id: RTC room to push into, at most 128 bytes (templated).
@@ -81,6 +83,7 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
         zego_conn_id: str = ZEGO_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        lifetime(ttl, max_idle_time)  # not templated: a bad value fails when the DAG is parsed
         super().__init__(**kwargs)
         self.digital_human_id = digital_human_id
         self.room_id = room_id
@@ -94,24 +97,37 @@ class ZegoCreateDigitalHumanStreamOperator(BaseOperator):
         self.zego_conn_id = zego_conn_id
 
     def execute(self, context: Context) -> str:
-        stream_id = self.stream_id or default_stream_id(context)
+        from airflow_provider_avatar.submit_guard import guarded_create
+
+        with checking(SERVICE, CREATE):
+            # None: derived; a template that rendered nothing is refused, not silently derived.
+            stream_id = optional_text("stream_id", self.stream_id) or default_stream_id(context)
         hook = _hook(self.zego_conn_id)
         try:
-            task_id = hook.create_stream(
-                digital_human_id=self.digital_human_id,
-                room_id=self.room_id,
-                stream_id=stream_id,
-                ttl=self.ttl,
-                max_idle_time=self.max_idle_time,
-                background_color=self.background_color,
-                layout=self.layout,
-                video_config=self.video_config,
-                assets=self.assets,
+            return guarded_create(
+                context,
+                hook,
+                CREATE,
+                lambda: hook.create_stream(
+                    digital_human_id=self.digital_human_id,
+                    room_id=self.room_id,
+                    stream_id=stream_id,
+                    ttl=self.ttl,
+                    max_idle_time=self.max_idle_time,
+                    background_color=self.background_color,
+                    layout=self.layout,
+                    video_config=self.video_config,
+                    assets=self.assets,
+                ),
+                describe=lambda task_id: (
+                    f"ZEGO stream task {task_id} pushes stream {stream_id} into room {self.room_id}"
+                ),
+                logger=self.log,
+                # StreamId is an idempotency key: look the stream up; if none runs, ZEGO refuses a duplicate.
+                find_existing=lambda: hook.find_stream(self.room_id, stream_id, "an earlier try may have created it"),
             )
         finally:
             hook.close()
-        self.log.info("ZEGO stream task %s pushes stream %s into room %s", task_id, stream_id, self.room_id)
-        return task_id
 
 
 class ZegoDriveByTextOperator(BaseOperator):
@@ -142,6 +158,7 @@ class ZegoDriveByTextOperator(BaseOperator):
         zego_conn_id: str = ZEGO_CONN_ID,
         **kwargs: Any,
     ) -> None:
+        speech(speech_rate, pitch_rate, volume, interrupt_mode)  # not templated: checked when the DAG is parsed
         super().__init__(**kwargs)
         self.remote_task_id = remote_task_id
         self.text = text

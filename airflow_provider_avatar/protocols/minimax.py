@@ -24,6 +24,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarTransientError,
 )
+from airflow_provider_avatar.inputs import checking, flag, mapping, optional_text, text
 from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec, ServiceProtocol
 from airflow_provider_avatar.status import NO_ARTIFACT, TaskState, TaskStatus
 
@@ -140,6 +141,28 @@ def data_uri_size(value: str) -> int:
     return len(payload) * 3 // 4 - payload[-2:].count("=")
 
 
+#: Create fields the operator has parameters for: ``extra_body`` may not set them.
+CREATE_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "duration",
+        "resolution",
+        "first_frame_image",
+        "prompt_optimizer",
+        "fast_pretreatment",
+        "callback_url",
+    }
+)
+
+
+def create_switches(prompt_optimizer: Any = None, fast_pretreatment: Any = None) -> dict[str, bool]:
+    """The create's true/false options that were given; raises ``AvatarInputError`` (checked at DAG parse too)."""
+    with checking(SERVICE, CREATE):
+        given = {"prompt_optimizer": prompt_optimizer, "fast_pretreatment": fast_pretreatment}
+        return {name: flag(name, value) for name, value in given.items() if value is not None}
+
+
 def check_first_frame(value: str, *, action: str = CREATE) -> None:
     """``first_frame_image`` must be an http(s) URL or a base64 image data URI within the size limit."""
     if _is_http_url(value):
@@ -230,23 +253,31 @@ class MiniMaxProtocol(ServiceProtocol):
         if not isinstance(model, str) or not model.strip():
             raise bad("model must be a non-empty string, e.g. MiniMax-Hailuo-2.3")
         model = model.strip()
+        if prompt is not None and not isinstance(prompt, str):
+            raise bad(f"prompt must be text; got {type(prompt).__name__} {prompt!r}")
         prompt = (prompt or "").strip() or None
         if prompt is not None and len(prompt) > MAX_PROMPT:
             raise bad(f"prompt is {len(prompt)} characters; MiniMax accepts at most {MAX_PROMPT}")
+        with checking(SERVICE, CREATE):
+            first_frame_image = optional_text("first_frame_image", first_frame_image)
+            switches = create_switches(prompt_optimizer, fast_pretreatment)
+            body: dict[str, Any] = {**mapping("extra_body", extra)} if extra is not None else {}
+            named = sorted(set(body) & CREATE_FIELDS)
+            if named:
+                raise ValueError(f"extra_body sets {', '.join(named)}, which have their own parameters: use those")
+            if isinstance(duration, str) and not duration.strip():
+                raise ValueError("duration is empty (a template rendered nothing?); give 6 or 10, or leave it unset")
+            if resolution is not None:
+                resolution = text("resolution", str(resolution)).upper()
         if first_frame_image is not None:
-            if not isinstance(first_frame_image, str) or not first_frame_image.strip():
-                raise bad("first_frame_image must be a non-empty string")
-            first_frame_image = first_frame_image.strip()
             check_first_frame(first_frame_image)
         if prompt is None and first_frame_image is None:
             raise bad("prompt or first_frame_image is required")
         seconds: int | None = None
-        if duration is not None and str(duration).strip() != "":
+        if duration is not None:
             seconds = _int(duration)  # a templated value arrives as text
             if seconds not in DURATIONS:
                 raise bad(f"duration must be one of {', '.join(map(str, DURATIONS))} seconds; got {duration!r}")
-        if resolution is not None:
-            resolution = str(resolution).strip().upper()
         rule = MODELS.get(model)
         if rule is not None:
             if rule.image_only and first_frame_image is None:
@@ -261,7 +292,6 @@ class MiniMaxProtocol(ServiceProtocol):
                 raise bad(f"{model} at {res} supports duration {', '.join(map(str, allowed))} s; got {seconds}")
         if callback_url is not None and not _is_http_url(callback_url):
             raise bad("callback_url must be a full http(s) URL")
-        body: dict[str, Any] = dict(extra or {})
         body["model"] = model
         if prompt is not None:
             body["prompt"] = prompt
@@ -271,10 +301,7 @@ class MiniMaxProtocol(ServiceProtocol):
             body["duration"] = seconds
         if resolution is not None:
             body["resolution"] = resolution
-        if prompt_optimizer is not None:
-            body["prompt_optimizer"] = bool(prompt_optimizer)
-        if fast_pretreatment is not None:
-            body["fast_pretreatment"] = bool(fast_pretreatment)
+        body.update(switches)
         if callback_url:
             body["callback_url"] = callback_url
         return RequestSpec(

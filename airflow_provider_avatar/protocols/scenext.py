@@ -15,10 +15,12 @@ from airflow_provider_avatar.exceptions import (
     AvatarInvalidRequestError,
     AvatarNotFoundError,
 )
+from airflow_provider_avatar.inputs import checking, optional_text, text_list
 from airflow_provider_avatar.protocols.base import ApiResponse, RequestSpec, ServiceProtocol
 from airflow_provider_avatar.status import NO_ARTIFACT, TaskState, TaskStatus
 
 SERVICE = "scenext"
+CREATE = "create_video"
 QUALITIES = ("l", "m", "h")
 
 _STATES: Mapping[str, TaskState] = {
@@ -79,17 +81,20 @@ class ScenextProtocol(ServiceProtocol):
         notify_url: str | None = None,
     ) -> RequestSpec:
         """Validate the inputs and build ``POST /gen_video``; raises before anything is sent."""
-        action = "create_video"
+        action = CREATE
 
         def bad(message: str) -> AvatarInputError:
             return AvatarInputError(message, service=SERVICE, action=action)
 
-        question = (question or "").strip() or None
-        images = list(question_images or [])
+        with checking(SERVICE, action):
+            if question is not None and not isinstance(question, str):
+                raise ValueError(f"question must be text; got {type(question).__name__} {question!r}")
+            question = (question or "").strip() or None
+            images = [] if question_images is None else text_list("question_images", question_images)
+            answer = optional_text("answer", answer)
+            answer_images = None if answer_images is None else text_list("answer_images", answer_images)
         if not question and not images:
             raise bad("question or question_images is required")
-        if any(not isinstance(i, str) or not i.strip() for i in [*images, *(answer_images or [])]):
-            raise bad("question_images and answer_images must be non-empty strings (URLs or base64)")
         if quality not in QUALITIES:
             raise bad(f"quality must be one of {', '.join(QUALITIES)}; got {quality!r}")
         if notify_url is not None and not _is_http_url(notify_url):
@@ -108,10 +113,10 @@ class ScenextProtocol(ServiceProtocol):
         return RequestSpec(action=action, method="POST", path="gen_video", json=body, idempotent=False)
 
     def parse_create(self, response: ApiResponse) -> str:
-        data = self._data("create_video", response, None)
+        data = self._data(CREATE, response, None)
         task_id = data.get("task_id")
         if task_id is None or str(task_id).strip() == "":
-            raise self.bad_response("create_video", response, None, "no task_id in the answer")
+            raise self.bad_response(CREATE, response, None, "no task_id in the answer")
         return str(task_id)
 
     # -- status --------------------------------------------------------------------------------

@@ -147,6 +147,56 @@ def _stream_url(value: Any) -> str:
     return url
 
 
+def start_options(
+    *,
+    user_sig: Any = None,
+    room_id_type: Any = 0,
+    repeat_num: Any = 1,
+    max_duration: Any = None,
+    idle_timeout: Any = DEFAULT_IDLE_TIMEOUT,
+    volume: Any = None,
+    tempo: Any = None,
+    seek_second: Any = None,
+    auto_push: Any = None,
+    private_map_key: Any = None,
+    enable_progress: Any = None,
+) -> dict[str, Any]:
+    """The start's settings that are not templated, as TRTC fields; raises ``AvatarInputError``.
+
+    The start operator calls it when the DAG is parsed; the start request builds with it."""
+    try:
+        params: dict[str, Any] = {"RoomIdType": _int_in("room_id_type (RoomIdType)", room_id_type, 0, 1)}
+        if user_sig is not None:
+            _text("user_sig (UserSig)", user_sig)
+        repeat = _int_in("repeat_num (RepeatNum)", repeat_num, *REPEAT_RANGE)
+        if repeat == 0:
+            raise ValueError("repeat_num (RepeatNum) must be -1 (loop) or 1..1000; got 0")
+        params["RepeatNum"] = repeat
+        if max_duration is not None:
+            if repeat != -1:
+                raise ValueError(
+                    f"max_duration (MaxDuration) applies only with repeat_num -1 (loop); got repeat_num {repeat}"
+                )
+            params["MaxDuration"] = _int_in("max_duration (MaxDuration, minutes)", max_duration, *MAX_DURATION_RANGE)
+        if idle_timeout is not None:
+            params["IdleTimeout"] = _int_in("idle_timeout (IdleTimeout, seconds)", idle_timeout, *IDLE_TIMEOUT_RANGE)
+        if volume is not None:
+            params["Volume"] = _int_in("volume (Volume)", volume, *VOLUME_RANGE)
+        if tempo is not None:
+            params["Tempo"] = _float_in("tempo (Tempo)", tempo, *TEMPO_RANGE)
+        if seek_second is not None:
+            params["SeekSecond"] = _int_in("seek_second (SeekSecond)", seek_second, 0, UINT32_MAX)
+        if auto_push is not None:
+            params["AutoPush"] = _flag("auto_push (AutoPush)", auto_push)
+        if private_map_key is not None:
+            params["PrivateMapKey"] = _text("private_map_key (PrivateMapKey)", private_map_key)
+        if enable_progress is not None:
+            params["EnableProgress"] = _flag("enable_progress (EnableProgress)", enable_progress)
+    except ValueError as exc:
+        raise _input_error(str(exc), START) from None
+    return params
+
+
 def parse_sdk_app_id(value: Any) -> int:
     """``SdkAppId`` as TRTC takes it (an unsigned 32-bit integer), from an int or decimal text."""
     if isinstance(value, str) and value.strip().isdigit():
@@ -223,39 +273,24 @@ class TrtcProtocol(ServiceProtocol):
                 )
             params: dict[str, Any] = {
                 "RoomId": room,
-                "RoomIdType": room_type,
                 "UserId": _text("user_id (UserId)", user_id),
                 "UserSig": _text("user_sig (UserSig)", user_sig),
                 "StreamUrl": _stream_url(stream_url),
+                **start_options(
+                    room_id_type=room_id_type,
+                    repeat_num=repeat_num,
+                    max_duration=max_duration,
+                    idle_timeout=idle_timeout,
+                    volume=volume,
+                    tempo=tempo,
+                    seek_second=seek_second,
+                    auto_push=auto_push,
+                    private_map_key=private_map_key,
+                    enable_progress=enable_progress,
+                ),
             }
-            repeat = _int_in("repeat_num (RepeatNum)", repeat_num, *REPEAT_RANGE)
-            if repeat == 0:
-                raise ValueError("repeat_num (RepeatNum) must be -1 (loop) or 1..1000; got 0")
-            params["RepeatNum"] = repeat
-            if max_duration is not None:
-                if repeat != -1:
-                    raise ValueError(
-                        f"max_duration (MaxDuration) applies only with repeat_num -1 (loop); got repeat_num {repeat}"
-                    )
-                params["MaxDuration"] = _int_in(
-                    "max_duration (MaxDuration, minutes)", max_duration, *MAX_DURATION_RANGE
-                )
-            if idle_timeout is not None:
-                params["IdleTimeout"] = _int_in(
-                    "idle_timeout (IdleTimeout, seconds)", idle_timeout, *IDLE_TIMEOUT_RANGE
-                )
-            if volume is not None:
-                params["Volume"] = _int_in("volume (Volume)", volume, *VOLUME_RANGE)
-            if tempo is not None:
-                params["Tempo"] = _float_in("tempo (Tempo)", tempo, *TEMPO_RANGE)
-            if seek_second is not None:
-                params["SeekSecond"] = _int_in("seek_second (SeekSecond)", seek_second, 0, UINT32_MAX)
-            if auto_push is not None:
-                params["AutoPush"] = _flag("auto_push (AutoPush)", auto_push)
-            if private_map_key is not None:
-                params["PrivateMapKey"] = _text("private_map_key (PrivateMapKey)", private_map_key)
-            if enable_progress is not None:
-                params["EnableProgress"] = _flag("enable_progress (EnableProgress)", enable_progress)
+        except AvatarInputError:
+            raise
         except ValueError as exc:
             raise _input_error(str(exc), START) from None
         return self._spec(START, params, idempotent=False)

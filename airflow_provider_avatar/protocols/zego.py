@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
+from airflow_provider_avatar import inputs
 from airflow_provider_avatar.exceptions import (
     AvatarAuthError,
     AvatarError,
@@ -21,6 +22,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarRateLimitedError,
     AvatarTransientError,
 )
+from airflow_provider_avatar.inputs import checking, mapping, text
 from airflow_provider_avatar.protocols.base import ApiResponse, Credentials, RequestSpec, ServiceProtocol, gone_status
 from airflow_provider_avatar.status import TaskState, TaskStatus
 
@@ -133,6 +135,7 @@ def _int_in(name: str, value: Any, low: int, high: int) -> int:
 
 
 def _layout(name: str, value: Mapping[str, Any]) -> dict[str, int]:
+    value = mapping(name, value)
     known = {"Top", "Left", "Width", "Height", "Layer"}
     unknown = set(value) - known
     if unknown:
@@ -141,28 +144,57 @@ def _layout(name: str, value: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _video_config(value: Mapping[str, Any]) -> dict[str, int]:
-    width = _int_in("VideoConfig.Width", value.get("Width"), 2, 1920)
-    height = _int_in("VideoConfig.Height", value.get("Height"), 2, 2560)
+    value = mapping("video_config", value)
+    width = _int_in("video_config.Width", value.get("Width"), 2, 1920)
+    height = _int_in("video_config.Height", value.get("Height"), 2, 2560)
     if width * height > 1920 * 1080:
-        raise ValueError(f"VideoConfig Width x Height must be at most 1920x1080 pixels; got {width}x{height}")
+        raise ValueError(f"video_config Width x Height must be at most 1920x1080 pixels; got {width}x{height}")
     config = {"Width": width, "Height": height}
     if "Bitrate" in value:
-        config["Bitrate"] = _int_in("VideoConfig.Bitrate", value["Bitrate"], 100_000, 3_000_000)
+        config["Bitrate"] = _int_in("video_config.Bitrate", value["Bitrate"], 100_000, 3_000_000)
     return config
 
 
 def _assets(values: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Sequence):
+        raise ValueError(f"assets must be a list of objects; got {type(values).__name__} {str(values)[:60]!r}")
     assets = []
-    for n, asset in enumerate(values):
+    for n, given in enumerate(values):
+        asset = mapping(f"assets[{n}]", given)
         url = asset.get("AssetUrl")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValueError(f"Assets[{n}].AssetUrl must be an http(s) URL")
-        item: dict[str, Any] = {"AssetType": _int_in(f"Assets[{n}].AssetType", asset.get("AssetType", 1), 1, 1)}
+            raise ValueError(f"assets[{n}].AssetUrl must be an http(s) URL")
+        item: dict[str, Any] = {"AssetType": _int_in(f"assets[{n}].AssetType", asset.get("AssetType", 1), 1, 1)}
         item["AssetUrl"] = url
         if "Layout" in asset:
-            item["Layout"] = _layout(f"Assets[{n}].Layout", asset["Layout"])
+            item["Layout"] = _layout(f"assets[{n}].Layout", asset["Layout"])
         assets.append(item)
     return assets
+
+
+def lifetime(ttl: Any, max_idle_time: Any) -> dict[str, int]:
+    """``TTL`` and ``MaxIdleTime`` of a create; raises ``AvatarInputError`` (operators call it at DAG parse)."""
+    with checking(SERVICE, CREATE):
+        return {
+            "TTL": _int_in("ttl", ttl, *TTL_RANGE),
+            "MaxIdleTime": _int_in("max_idle_time", max_idle_time, *IDLE_RANGE),
+        }
+
+
+def speech(
+    speech_rate: Any = None, pitch_rate: Any = None, volume: Any = None, interrupt_mode: Any = 0
+) -> tuple[dict[str, int], int]:
+    """A drive's TTS settings and interrupt mode; raises ``AvatarInputError`` (checked at DAG parse too)."""
+    with checking(SERVICE, DRIVE_BY_TEXT):
+        tts: dict[str, int] = {}
+        for name, key, value, low, high in (
+            ("speech_rate", "SpeechRate", speech_rate, -500, 500),
+            ("pitch_rate", "PitchRate", pitch_rate, -500, 500),
+            ("volume", "Volume", volume, 1, 100),
+        ):
+            if value is not None:
+                tts[key] = _int_in(f"{name} ({key})", value, low, high)
+        return tts, _int_in("interrupt_mode", interrupt_mode, 0, 1)
 
 
 class ZegoProtocol(ServiceProtocol):
@@ -217,8 +249,9 @@ class ZegoProtocol(ServiceProtocol):
     ) -> RequestSpec:
         """Validate the inputs and build the create call; raises before anything is sent."""
         try:
-            if not isinstance(digital_human_id, str) or not digital_human_id.strip():
-                raise ValueError("digital_human_id must be a non-empty string")
+            text("digital_human_id", digital_human_id)
+            text("room_id", room_id)
+            text("stream_id", stream_id)
             for name, value, pattern, alphabet in (
                 ("room_id", room_id, ROOM_ID, "letters, digits and ~!@#$%^&*()_+=-`;',.<>/\\"),
                 ("stream_id", stream_id, STREAM_ID, "letters, digits, '-' and '_'"),
@@ -229,21 +262,22 @@ class ZegoProtocol(ServiceProtocol):
                     raise ValueError(f"{name} must be at most {MAX_ID_BYTES} bytes; got {len(value.encode())}")
             human: dict[str, Any] = {"DigitalHumanId": digital_human_id.strip()}
             if background_color is not None:
-                if not COLOR.fullmatch(background_color):
+                if not isinstance(background_color, str) or not COLOR.fullmatch(background_color):
                     raise ValueError(f"background_color must look like #RRGGBB; got {background_color!r}")
                 human["BackgroundColor"] = background_color
             if layout is not None:
-                human["Layout"] = _layout("Layout", layout)
+                human["Layout"] = _layout("layout", layout)
             body: dict[str, Any] = {
                 "DigitalHumanConfig": human,
                 "RTCConfig": {"RoomId": room_id, "StreamId": stream_id},
-                "TTL": _int_in("ttl", ttl, *TTL_RANGE),
-                "MaxIdleTime": _int_in("max_idle_time", max_idle_time, *IDLE_RANGE),
+                **lifetime(ttl, max_idle_time),
             }
             if video_config is not None:
                 body["VideoConfig"] = _video_config(video_config)
-            if assets:
-                body["Assets"] = _assets(assets)
+            if assets is not None and (checked := _assets(assets)):  # an empty list means no assets
+                body["Assets"] = checked
+        except AvatarInputError:
+            raise
         except ValueError as exc:
             raise AvatarInputError(str(exc), service=SERVICE, action=CREATE) from None
         return self._spec(CREATE, body, idempotent=False)
@@ -274,21 +308,13 @@ class ZegoProtocol(ServiceProtocol):
     ) -> RequestSpec:
         """A text drive. Not idempotent (a repeat would speak twice), so only refusals are retried."""
         try:
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError("text must be a non-empty string")
+            inputs.text("text", text)
             if len(text) > MAX_TEXT:
                 raise ValueError(f"text must be at most {MAX_TEXT} characters; got {len(text)}")
-            if not isinstance(timbre_id, str) or not timbre_id.strip():
-                raise ValueError("timbre_id must be a non-empty string")
-            tts: dict[str, Any] = {"TimbreId": timbre_id.strip()}
-            for key, value, low, high in (
-                ("SpeechRate", speech_rate, -500, 500),
-                ("PitchRate", pitch_rate, -500, 500),
-                ("Volume", volume, 1, 100),
-            ):
-                if value is not None:
-                    tts[key] = _int_in(key, value, low, high)
-            mode = _int_in("interrupt_mode", interrupt_mode, 0, 1)
+            settings, mode = speech(speech_rate, pitch_rate, volume, interrupt_mode)
+            tts: dict[str, Any] = {"TimbreId": inputs.text("timbre_id", timbre_id), **settings}
+        except AvatarInputError:
+            raise
         except ValueError as exc:
             raise AvatarInputError(
                 str(exc), service=SERVICE, action=DRIVE_BY_TEXT, remote_task_id=remote_task_id

@@ -20,7 +20,8 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_avatar.clock import current as clock
-from airflow_provider_avatar.exceptions import AvatarError
+from airflow_provider_avatar.exceptions import AvatarError, AvatarInputError
+from airflow_provider_avatar.inputs import checking, flag, number
 from airflow_provider_avatar.status import TaskState, Verdict, judge, state_set
 from airflow_provider_avatar.waiting import ProgressLog
 
@@ -34,6 +35,8 @@ def _states_param(name: str, values: Iterable[TaskState | str] | None) -> frozen
     """A user's state names, normalised; an unknown name is an error naming the parameter."""
     if values is None:
         return None
+    if not isinstance(values, str | TaskState | Iterable):
+        raise ValueError(f"{name} must be a state name or a list of them; got {values!r}")
     try:
         return state_set(values)
     except ValueError as exc:
@@ -98,8 +101,21 @@ class AvatarTaskSensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         **kwargs: Any,
     ) -> None:
-        from airflow_provider_avatar.services import service_info
+        from airflow_provider_avatar.services import SERVICES, service_info
 
+        # Everything here is checked when the DAG is parsed: none of it is templated.
+        with checking(service if service in SERVICES else "unknown", "wait"):
+            if service not in SERVICES:
+                service_info(str(service))  # raises, naming the known services
+            if poll_interval is not None:
+                number("poll_interval", poll_interval, positive=True)
+            targets = _states_param("target_states", target_states)
+            failures = _states_param("failure_states", failure_states)
+            if targets is not None and not targets:
+                raise ValueError("target_states must not be empty: the wait could never succeed")
+            number("not_found_grace", not_found_grace, minimum=0)
+            number("error_window", error_window, minimum=0)
+            flag("deferrable", deferrable)
         if poll_interval is None and "poke_interval" not in kwargs:
             poll_interval = self.default_poll_interval
         if poll_interval is not None:
@@ -108,11 +124,9 @@ class AvatarTaskSensor(BaseSensorOperator):
         info = service_info(service)
         self.service = service
         self.remote_task_id = remote_task_id
-        self.conn_id = conn_id or info.default_conn_id
-        self.target_states = _states_param("target_states", target_states)
-        self.failure_states = _states_param("failure_states", failure_states)
-        if self.target_states is not None and not self.target_states:
-            raise ValueError("target_states must not be empty: the wait could never succeed")
+        self.conn_id = info.default_conn_id if conn_id is None else conn_id
+        self.target_states = targets
+        self.failure_states = failures
         self.not_found_grace = not_found_grace
         self.error_window = error_window
         self.deferrable = deferrable
@@ -271,13 +285,17 @@ class AvatarStreamSensor(AvatarTaskSensor):
     """
 
     def __init__(self, *, service: str, stop_requested: bool = False, **kwargs: Any) -> None:
+        with checking(service, "wait"):
+            flag("stop_requested", stop_requested)
         super().__init__(service=service, **kwargs)
         self.stop_requested = stop_requested
         if stop_requested:
             self._seen.add(TaskState.STOPPING)
         elif self.mode == "reschedule" and TaskState.STOPPED in (self.target_states or ()):
-            raise ValueError(
-                "reschedule mode cannot remember between pokes that the stream was live, so a gone stream "
-                "would read as FAILED: set stop_requested=True (the stream was stopped or is known to have "
-                "been live), or use poke or deferrable mode"
+            raise AvatarInputError(
+                "target_states with STOPPED in reschedule mode: reschedule mode cannot remember between pokes "
+                "that the stream was live, so a gone stream would read as FAILED: set stop_requested=True (the "
+                "stream was stopped or is known to have been live), or use poke or deferrable mode",
+                service=service,
+                action="wait",
             )

@@ -121,6 +121,9 @@ class DreamFaceSim(ServiceSim):
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/avatar/task/" in request.path
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        return request.method == "POST"
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/dreamface/avatar/task/{task_id}", self.get_task),

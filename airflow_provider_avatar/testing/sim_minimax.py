@@ -109,6 +109,9 @@ class MiniMaxSim(ServiceSim):
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and ("/query/" in request.path or "/files/" not in request.path)
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        return request.method == "POST" and request.path.endswith("/video_generation")
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/minimax/v1/video_generation", self.create),

@@ -91,6 +91,9 @@ class ScenextSim(ServiceSim):
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.method == "GET" and "/get_status/" in request.path
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        return request.method == "POST" and request.path.endswith("/gen_video")
+
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/scenext/api/gen_video", self.gen_video),

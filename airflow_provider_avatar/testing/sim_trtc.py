@@ -436,6 +436,9 @@ class TrtcSim(ServiceSim):
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.headers.get("X-TC-Action") == "DescribeStreamIngest"
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        return request.method == "POST" and request.headers.get("X-TC-Action") == "StartStreamIngest"
+
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/", self.dispatch)]
 

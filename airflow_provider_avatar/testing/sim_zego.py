@@ -329,6 +329,9 @@ class ZegoSim(ServiceSim):
     def is_status_read(self, request: web.BaseRequest) -> bool:
         return request.query.get("Action") in ("GetDigitalHumanStreamTaskStatus", "QueryDigitalHumanStreamTasks")
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        return request.method == "POST" and request.query.get("Action") == "CreateDigitalHumanStreamTask"
+
     def routes(self) -> list[web.RouteDef]:
         return [web.post("/zego", self.dispatch), web.post("/zego/", self.dispatch)]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import importlib.resources
@@ -120,6 +121,10 @@ class SimState:
         self.record = True
         #: Log one line per request to ``request_log`` (``--log-requests``).
         self.log_requests = False
+        #: Seconds a create's answer is held after the task was created (a create "in flight":
+        #: landed and billed, its caller not told yet), per service; see ``ServiceSim.is_create``.
+        self.create_answer_delay: dict[str, float] = {}
+        self._create_releases: dict[str, asyncio.Event] = {}
         self.counts: dict[str, int] = {}
         #: Requests being answered now (a test waits for 0 before counting what arrived).
         self.in_flight = 0
@@ -130,6 +135,18 @@ class SimState:
 
     def key_for(self, service: str) -> str:
         return self.api_keys.get(service, DEFAULT_API_KEY)
+
+    async def hold_create_answer(self, service: str, seconds: float) -> None:
+        """Wait ``seconds``, or less if ``release_create_answers`` is called meanwhile."""
+        release = self._create_releases.setdefault(service, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), seconds)
+
+    def release_create_answers(self, service: str) -> None:
+        """Answer the held creates of ``service`` now (call on the simulator's event loop)."""
+        release = self._create_releases.pop(service, None)
+        if release is not None:
+            release.set()
 
     # -- file host --------------------------------------------------------------------------
     def sign(self, name: str, expires: float) -> str:
@@ -246,6 +263,10 @@ class ServiceSim:
         """Whether ``request`` reads a task's status (what waits send), for ``Faults.status_reads_only``."""
         return False
 
+    def is_create(self, request: web.BaseRequest) -> bool:
+        """Whether ``request`` creates a billed task (for ``Simulator.hold_create_answers``)."""
+        return False
+
     @property
     def public_extra(self) -> dict[str, Any]:
         """Connection extras a client needs besides URL, login and key, none of them secret (for ``info()``)."""
@@ -295,6 +316,9 @@ def _make_middleware(state: SimState, services: Mapping[str, ServiceSim]) -> Cal
                     fault = faults.draw()
             response: web.StreamResponse = await (_inject(fault, faults) if fault and faults else handler(request))
             status = response.status
+            hold = state.create_answer_delay.get(service)
+            if hold and fault is None and (sim := services.get(service)) is not None and sim.is_create(request):
+                await state.hold_create_answer(service, hold)  # the task exists; its caller hears of it later
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -431,6 +455,18 @@ class Simulator:
         else:
             self.state.faults[service] = faults
 
+    def hold_create_answers(self, service: str, seconds: float | None) -> None:
+        """Create ``service``'s tasks at once but answer each create only ``seconds`` later, so a test can
+        kill the caller while its create is in flight; None answers held and later creates at once."""
+        if seconds is not None:
+            self.state.create_answer_delay[service] = seconds
+            return
+        self.state.create_answer_delay.pop(service, None)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.state.release_create_answers, service)
+        else:
+            self.state.release_create_answers(service)
+
     def settle(self, limit: float = 30.0) -> None:
         """Wait (real time, at most ``limit`` s) until no request is being answered, e.g. a slow fault."""
         ends = time.monotonic() + limit
@@ -442,6 +478,8 @@ class Simulator:
 
     def reset(self) -> None:
         self.state.faults.clear()
+        for service in list(self.state.create_answer_delay):
+            self.hold_create_answers(service, None)
         self.state.requests.clear()
         self.state.counts.clear()
         for sim in self.services.values():
