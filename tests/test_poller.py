@@ -188,3 +188,18 @@ async def test_a_failed_list_call_names_each_wait_s_task(
     assert [(e[0]["status"], e[0]["reason"], e[0]["remote_task_id"]) for e in events] == [
         ("error", "transient", i) for i in ids
     ]
+
+
+async def test_a_poller_that_cannot_start_ends_its_waits_instead_of_hanging(
+    scenext_conn: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_avatar.transport import aio
+
+    def broken() -> Any:
+        raise RuntimeError("no session")
+
+    monkeypatch.setattr(aio, "shared_session", broken)
+    task_id = scenext_conn.scenext.add_task(duration=1.0)  # type: ignore[attr-defined]
+    (event,) = await collect_events(make_trigger(task_id), limit=5.0)
+    assert (event["status"], event["reason"], event["error_type"]) == ("error", "polling_error", "RuntimeError")
+    assert _pollers() == {}

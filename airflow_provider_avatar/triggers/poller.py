@@ -137,7 +137,7 @@ class Poller:
         return entry.future
 
     def discard(self, future: asyncio.Future[Any], remote_task_id: str) -> None:
-        """Forget the wait whose future this is (ended, cancelled or timed out); idempotent."""
+        """Forget the wait whose future this is (it ended, or its trigger was cancelled); idempotent."""
         entries = self._waits.get(remote_task_id, [])
         for entry in entries:
             if entry.future is future:
@@ -179,19 +179,30 @@ class Poller:
     async def _run(self) -> None:
         from airflow_provider_avatar.transport.aio import shared_session
 
-        async with shared_session() as session:
-            self._session = session
-            while self._waits:
-                try:
-                    self._dispatch(clock().time())
-                except Exception as exc:  # a bug: end every wait with it rather than hang them
-                    for entries in list(self._waits.values()):
-                        self._resolve(entries, exc)
-                    continue
-                await self._sleep()
-            pollers = _POLLERS.get(asyncio.get_running_loop(), {})
-            if pollers.get((self.service, self.conn_id)) is self:  # a new wait makes a new poller
-                del pollers[(self.service, self.conn_id)]
+        try:
+            async with shared_session() as session:
+                self._session = session
+                while self._waits:
+                    try:
+                        self._dispatch(clock().time())
+                    except Exception as exc:  # a bug: end every wait with it rather than hang them
+                        self._fail_all(exc)
+                        continue
+                    await self._sleep()
+                self._forget()  # before the session closes: a wait that comes now makes a new poller
+        except Exception as exc:
+            self._fail_all(exc)
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        pollers = _POLLERS.get(asyncio.get_running_loop(), {})
+        if pollers.get((self.service, self.conn_id)) is self:
+            del pollers[(self.service, self.conn_id)]
+
+    def _fail_all(self, exc: Exception) -> None:
+        for entries in list(self._waits.values()):
+            self._resolve(list(entries), exc)
 
     async def _sleep(self) -> None:
         """Until the earliest due time, or until a wait due earlier (or the last removal) wakes us."""
