@@ -11,8 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+
+class Timer(Protocol):
+    """A pending :meth:`Clock.call_later` callback."""
+
+    def cancel(self) -> None: ...
 
 
 class Clock:
@@ -36,6 +43,15 @@ class Clock:
     def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
         """Cancel the enclosed block after ``seconds`` and raise ``TimeoutError`` (like ``asyncio.timeout``)."""
         return asyncio.timeout(seconds)
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> Timer:
+        """Run ``callback`` on the running loop after ``seconds`` (like ``loop.call_later``)."""
+        return asyncio.get_running_loop().call_later(seconds, callback)
+
+    def future(self) -> asyncio.Future[object]:
+        """A future that another task of the running loop resolves (a test clock then knows that a
+        task awaiting it waits for the loop, not for I/O)."""
+        return asyncio.get_running_loop().create_future()
 
 
 SYSTEM_CLOCK = Clock()

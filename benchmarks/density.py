@@ -66,6 +66,8 @@ class GcClock:
     def __init__(self) -> None:
         self.seconds = [0.0, 0.0, 0.0]
         self.count = [0, 0, 0]
+        #: The longest single collection of each generation (seconds): a full pass stops the loop.
+        self.worst = [0.0, 0.0, 0.0]
         self._started = 0.0
         gc.callbacks.append(self._callback)
 
@@ -73,12 +75,17 @@ class GcClock:
         if phase == "start":
             self._started = time.perf_counter()
         else:
-            self.seconds[info["generation"]] += time.perf_counter() - self._started
-            self.count[info["generation"]] += 1
+            generation, took = info["generation"], time.perf_counter() - self._started
+            self.seconds[generation] += took
+            self.count[generation] += 1
+            self.worst[generation] = max(self.worst[generation], took)
 
     def snapshot(self) -> tuple[float, int]:
         """(seconds in collections so far, full collections so far)."""
         return sum(self.seconds), self.count[2]
+
+    def reset_worst(self) -> None:
+        self.worst = [0.0, 0.0, 0.0]
 
 
 GC = GcClock()
@@ -176,7 +183,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             resp.raise_for_status()
         del specs  # keep the harness's own heap out of the waits' GC and RSS figures
         gc.collect()
-        rss0 = rss_mb()
+        rss0, objects0 = rss_mb(), len(gc.get_objects())
         cpu_build = cpu_self()
         starters = build(args, api, waits)
         build_cpu = cpu_self() - cpu_build
@@ -193,17 +200,21 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         # A cheap watcher (asyncio.wait over N tasks would cost O(N) per wake-up).
         rss_waiting = peak_rss
         first_finish = t0 + min(durations)
+        objects_waiting: int | None = None
         while _running[0] > 0 and time.time() < cap:
             await asyncio.sleep(0.1)
             rss = rss_mb()
             peak_rss = max(peak_rss, rss)
             if time.time() < first_finish - 0.1:
                 rss_waiting = rss  # the last reading while all N are still waiting
+            if objects_waiting is None and startup is not None and time.time() >= first_finish - 1.0:
+                objects_waiting = len(gc.get_objects())  # once: every wait is running and has polled
             if startup is None:
                 count = await served()
                 if count - served0 >= args.n:
                     startup = (time.time(), cpu_self(), proc_cpu(args.sim_pid), count)
                     gc_at_startup = GC.snapshot()
+                    GC.reset_worst()
         ended, cpu1, sim1, served1 = time.time(), cpu_self(), proc_cpu(args.sim_pid), await served()
         gc_end = GC.snapshot()
         for task in tasks:
@@ -241,7 +252,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "cpu_ms_per_poll": 1000 * (cpu1 - s_cpu) / steady_requests,
         "gc_ms_per_poll": 1000 * (gc_end[0] - gc_at_startup[0]) / steady_requests,
         "gc_full_collections": gc_end[1] - gc_at_startup[1],
-        "gc_by_generation": {"seconds": GC.seconds, "collections": GC.count},
+        "gc_by_generation": {"seconds": GC.seconds, "collections": GC.count, "worst": GC.worst},
+        "gc_worst_full_ms": 1000 * GC.worst[2],
+        "objects_per_wait": None if objects_waiting is None else (objects_waiting - objects0) / args.n,
         "sim_cpu_s": sim1 - sim0,
         "sim_us_per_request": 1e6 * (sim1 - s_sim) / steady_requests,
         "sim_core_share": (sim1 - s_sim) / max(1e-9, ended - s_at),

@@ -120,7 +120,7 @@ async def test_a_failed_connection_refresh_does_not_end_the_waits(
 ) -> None:
     import airflow.providers.common.compat.connection as compat
 
-    from airflow_provider_avatar.triggers import task_status
+    from airflow_provider_avatar.triggers import poller
 
     real = compat.get_async_connection
     calls = 0
@@ -133,7 +133,7 @@ async def test_a_failed_connection_refresh_does_not_end_the_waits(
         return await real(conn_id, **kwargs)
 
     monkeypatch.setattr(compat, "get_async_connection", flaky)
-    monkeypatch.setattr(task_status, "HOOK_TTL", 1.0)
+    monkeypatch.setattr(poller, "HOOK_TTL", 1.0)
     task_id = scenext_conn.scenext.add_task(duration=4.0)  # type: ignore[attr-defined]
     (event,) = await collect_events(make_trigger(task_id, poll_interval=0.5))
     assert event["status"] == "success"

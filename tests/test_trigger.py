@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Faults, Simulator
-from airflow_provider_avatar.triggers import task_status
+from airflow_provider_avatar.triggers import poller
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 from tests.conftest import connection_env
 from tests.helpers import collect_events, make_trigger
@@ -138,7 +138,7 @@ async def test_a_shared_hook_is_rebuilt_after_its_ttl(
     scenext_conn: Simulator, connection_reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """So an edited connection (a rotated key) reaches waits that are already running."""
-    monkeypatch.setattr(task_status, "HOOK_TTL", 0.35)
+    monkeypatch.setattr(poller, "HOOK_TTL", 0.35)
     task_id = scenext_conn.scenext.add_task(duration=1.2)  # type: ignore[attr-defined]
     (event,) = await collect_events(make_trigger(task_id, poll_interval=0.1))
     assert event["status"] == "success"

@@ -138,8 +138,18 @@ class ServiceProtocol:
         """A cheap authenticated call for ``test_connection``."""
         raise NotImplementedError
 
+    def build_list_request(self) -> RequestSpec | None:
+        """One request that reads the status of many of the account's tasks at once, or ``None``
+        when the service has none. Waits of one connection then share it (see :meth:`parse_list`)."""
+        return None
+
     # -- responses -----------------------------------------------------------------------------
     def parse_status(self, remote_task_id: str, response: ApiResponse) -> TaskStatus:
+        raise NotImplementedError
+
+    def parse_list(self, response: ApiResponse) -> dict[str, TaskStatus]:
+        """The statuses a list answer gives, by remote task id. A task it does not name is not
+        thereby gone or ended: it needs its own status read."""
         raise NotImplementedError
 
     def request_id(self, response: ApiResponse) -> str | None:

@@ -124,6 +124,8 @@ class StreamInfo:
     stream_id: str
     state: TaskState
     create_time: int | None
+    #: ``Status`` as sent (as text, like :attr:`TaskStatus.raw_status`).
+    raw_status: str | None = None
 
 
 def _int_in(name: str, value: Any, low: int, high: int) -> int:
@@ -289,6 +291,10 @@ class ZegoProtocol(ServiceProtocol):
     def build_test_request(self) -> RequestSpec:
         return self.build_query_request()
 
+    def build_list_request(self) -> RequestSpec | None:
+        """``QueryDigitalHumanStreamTasks`` answers for every running stream of the AppId at once."""
+        return self.build_query_request()
+
     def build_drive_by_text_request(
         self,
         remote_task_id: str,
@@ -437,9 +443,30 @@ class ZegoProtocol(ServiceProtocol):
                     stream_id=str(item.get("StreamId", "")),
                     state=state_of(item.get("Status")),
                     create_time=item.get("CreateTime") if isinstance(item.get("CreateTime"), int) else None,
+                    raw_status=None if item.get("Status") is None else str(item.get("Status")),
                 )
             )
         return streams
+
+    def parse_list(self, response: ApiResponse) -> dict[str, TaskStatus]:
+        """Running streams (STARTING or STREAMING) by TaskId; an ended one is not listed and needs
+        ``GetDigitalHumanStreamTaskStatus`` (it may be STOPPING, FAILED or gone)."""
+        request_id = self.request_id(response)
+        return {
+            stream.task_id: TaskStatus(
+                service=SERVICE,
+                remote_task_id=stream.task_id,
+                state=stream.state,
+                raw_status=stream.raw_status,
+                result={
+                    "room_id": stream.room_id,
+                    "stream_id": stream.stream_id,
+                    **({} if stream.create_time is None else {"create_time": stream.create_time}),
+                },
+                request_id=request_id,
+            )
+            for stream in self.parse_query(response)
+        }
 
     # -- history ---------------------------------------------------------------------------------
     def status_when_gone(self, exc: AvatarNotFoundError, *, seen: frozenset[TaskState]) -> TaskStatus | None:

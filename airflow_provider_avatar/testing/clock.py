@@ -47,6 +47,9 @@ class _Entry:
     def __init__(self, at: float, seq: int, fire: Callable[[], None]) -> None:
         self.at, self.seq, self.fire, self.cancelled = at, seq, fire, False
 
+    def cancel(self) -> None:
+        self.cancelled = True
+
     def __lt__(self, other: _Entry) -> bool:
         return (self.at, self.seq) < (other.at, other.seq)
 
@@ -70,7 +73,7 @@ class FakeClock(Clock):
         self._seq = itertools.count()
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Entry]] = weakref.WeakKeyDictionary()
         self._armed: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
-        self._futures: weakref.WeakSet[asyncio.Future[None]] = weakref.WeakSet()
+        self._futures: weakref.WeakSet[asyncio.Future[Any]] = weakref.WeakSet()
 
     # -- reads -------------------------------------------------------------------------------
     def time(self) -> float:
@@ -115,6 +118,14 @@ class FakeClock(Clock):
 
     def timeout(self, seconds: float) -> _FakeTimeout:
         return _FakeTimeout(self, seconds)
+
+    def call_later(self, seconds: float, callback: Callable[[], None]) -> _Entry:
+        return self._schedule(asyncio.get_running_loop(), seconds, callback)
+
+    def future(self) -> asyncio.Future[object]:
+        fut: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._futures.add(fut)
+        return fut
 
     # -- scheduler ---------------------------------------------------------------------------
     def _schedule(self, loop: asyncio.AbstractEventLoop, seconds: float, fire: Callable[[], None]) -> _Entry:

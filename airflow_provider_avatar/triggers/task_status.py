@@ -1,4 +1,4 @@
-"""``AvatarTaskTrigger``: one generic async poll loop for every service.
+"""``AvatarTaskTrigger``: one generic wait for every service, polled by its connection's poller.
 
 It serializes only JSON primitives (service key, conn id, remote task id, states, interval and
 an absolute deadline), never a secret. It only reads: it never creates, drives or stops. It
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import weakref
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_avatar.clock import current as clock
-from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
-from airflow_provider_avatar.services import hook_class, make_hook
-from airflow_provider_avatar.status import TaskStatus, Verdict, judge, state_set
+from airflow_provider_avatar.exceptions import AvatarError
+from airflow_provider_avatar.services import hook_class
+from airflow_provider_avatar.status import TaskState, TaskStatus, Verdict, judge, state_set
 from airflow_provider_avatar.transport.policy import RetryPolicy
+from airflow_provider_avatar.triggers.poller import poller_for
 from airflow_provider_avatar.waiting import (
     ProgressLog,
     after_error,
@@ -28,22 +28,6 @@ from airflow_provider_avatar.waiting import (
     outcome_event,
     timeout_event,
 )
-
-if TYPE_CHECKING:
-    import aiohttp
-
-    from airflow_provider_avatar.hooks.base import AvatarBaseHook
-
-#: Each poll is one attempt: the loop itself backs off and polls again.
-_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
-
-#: Seconds a shared hook serves before the next poll builds a fresh one (re-reading the
-#: connection), so an edited connection, e.g. a rotated key, reaches running waits.
-HOOK_TTL = 300.0
-
-_HOOKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[float, AvatarBaseHook]]]
-_HOOKS = weakref.WeakKeyDictionary()
-
 
 _imported: set[str] = set()
 
@@ -64,20 +48,6 @@ async def import_off_loop(service: str) -> None:
         _imported.add(service)
 
 
-def shared_hook(service: str, conn_id: str) -> AvatarBaseHook:
-    """The hook every trigger of this event loop uses for ``(service, conn_id)``.
-
-    One connection read and one set of request objects serve thousands of waits instead of one
-    each: less start-up time, less memory per wait, and less for the garbage collector to walk.
-    """
-    hooks = _HOOKS.setdefault(asyncio.get_running_loop(), {})
-    now = clock().monotonic()
-    entry = hooks.get((service, conn_id))
-    if entry is None or now - entry[0] > HOOK_TTL:
-        entry = hooks[(service, conn_id)] = (now, make_hook(service, conn_id))
-    return entry[1]
-
-
 class AvatarTaskTrigger(BaseTrigger):
     """Poll a remote task until a target or failure state, an error, or the absolute deadline.
 
@@ -95,9 +65,20 @@ class AvatarTaskTrigger(BaseTrigger):
     :param started_at: epoch seconds the wait began (the sensor's first check), for the elapsed
         time in a timeout message; optional, so kwargs serialized without it still load.
 
-    Time is read and slept through :mod:`airflow_provider_avatar.clock` (never serialized), so
-    tests run this loop on a fake clock.
+    Its reads are made by the connection's shared poller (:mod:`.poller`), which calls
+    :meth:`after` with each outcome; the wait's state between polls lives here. Time is read
+    through :mod:`airflow_provider_avatar.clock` (never serialized), so tests run waits on a fake
+    clock.
     """
+
+    # The wait's state between polls (set when run() starts; never serialized).
+    _targets: frozenset[TaskState]
+    _failures: frozenset[TaskState]
+    _seen: frozenset[TaskState]
+    _last: TaskStatus | None
+    _last_ok_at: float
+    _errors: int
+    _progress: ProgressLog | None
 
     def __init__(
         self,
@@ -120,13 +101,14 @@ class AvatarTaskTrigger(BaseTrigger):
         self.service = str(service)
         self.conn_id = str(conn_id)
         self.remote_task_id = str(remote_task_id)
-        self.target_states = sorted(s.value for s in state_set(target_states))
-        self.failure_states = sorted(s.value for s in state_set(failure_states))
+        # Tuples of strings: the garbage collector stops tracking them, lists it would walk per wait.
+        self.target_states = tuple(sorted(s.value for s in state_set(target_states)))
+        self.failure_states = tuple(sorted(s.value for s in state_set(failure_states)))
         self.poll_interval = float(poll_interval)
         self.deadline = float(deadline)
         self.not_found_grace_until = None if not_found_grace_until is None else float(not_found_grace_until)
         self.error_window = float(error_window)
-        self.seen_states = sorted(s.value for s in state_set(seen_states))
+        self.seen_states = tuple(sorted(s.value for s in state_set(seen_states)))
         self.started_at = None if started_at is None else float(started_at)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -165,77 +147,84 @@ class AvatarTaskTrigger(BaseTrigger):
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
+        """Register with the connection's poller and await the one event; the poller forgets the
+        wait however this ends (its event, or cancellation by the triggerer)."""
+        self._targets, self._failures = state_set(self.target_states), state_set(self.failure_states)
+        self._seen = state_set(self.seen_states)
+        self._last: TaskStatus | None = None
+        self._last_ok_at = clock().time()
+        self._errors = 0
+        self._progress: ProgressLog | None = None
         await import_off_loop(self.service)
-        from airflow_provider_avatar.transport.aio import shared_session
-
-        targets, failures = state_set(self.target_states), state_set(self.failure_states)
-        # Under errors, back off from the poll interval upwards: thousands of waits must not
-        # poll faster during an outage than they do in normal operation.
-        error_backoff = RetryPolicy(base=self.poll_interval, cap=4 * self.poll_interval)
-        progress = ProgressLog(self.log)
-        last = None
-        last_ok_at = clock().time()
-        errors = 0
-        seen = set(state_set(self.seen_states))
-        async with shared_session() as session:
-            while True:
-                now = clock().time()
-                delay = self.poll_interval
-                status: TaskStatus | None = None
-                hook = shared_hook(self.service, self.conn_id)
-                try:
-                    status = await self._poll(hook, session, now)
-                except AvatarError as exc:
-                    try:
-                        status = after_error(
-                            hook.protocol,
-                            exc,
-                            seen=frozenset(seen),
-                            now=now,
-                            last_ok_at=last_ok_at,
-                            error_window=self.error_window,
-                            not_found_grace_until=self.not_found_grace_until,
-                        )
-                    except AvatarError as final:  # ``exc``, or what it means here (e.g. never found)
-                        return error_event(final)
-                    if status is None and not_listed_yet(exc):
-                        # Expected right after a create: poll at the normal pace, no alarm.
-                        self.log.info("%s task %s is not listed yet; polling again", self.service, self.remote_task_id)
-                    elif status is None:
-                        errors += 1
-                        delay = error_backoff.backoff(errors, exc.retry_after)
-                        self.log.warning(
-                            "Poll %d of %s task %s failed, retrying in %.1fs: %s",
-                            errors,
-                            self.service,
-                            self.remote_task_id,
-                            delay,
-                            exc,
-                        )
-                if status is not None:
-                    errors, last_ok_at, last = 0, now, status
-                    seen.add(status.state)
-                    verdict = judge(status, targets, failures)
-                    if verdict is not Verdict.WAIT:
-                        return outcome_event(status, verdict)
-                    progress.observe(status)
-                # A poll that ended at or after the deadline was the final one (asyncio may wake early).
-                if clock().time() >= self.deadline - 0.01:
-                    return timeout_event(
-                        self.service, self.remote_task_id, last, self.deadline, started_at=self.started_at
-                    )
-                await clock().asleep(max(0.0, min(delay, self.deadline - clock().time())))
-
-    async def _poll(self, hook: AvatarBaseHook, session: aiohttp.ClientSession, now: float) -> TaskStatus:
-        """One status read, bounded so that no rate-limit queue or slow answer moves the deadline."""
-        budget = max(0.0, self.deadline - now) + self.poll_interval
+        poller = poller_for(self.service, self.conn_id)
+        event = poller.add(self)
         try:
-            async with clock().timeout(budget):
-                return await hook.aget_status(self.remote_task_id, session=session, policy=_ONE_ATTEMPT)
-        except TimeoutError:
-            raise AvatarTransientError(
-                f"no answer within {budget:.1f}s",
-                service=self.service,
-                action="get_status",
-                remote_task_id=self.remote_task_id,
-            ) from None
+            outcome = await event
+        finally:
+            poller.discard(event, self.remote_task_id)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        result: dict[str, Any] = outcome
+        return result
+
+    def after(self, outcome: TaskStatus | Exception, now: float) -> dict[str, Any] | float:
+        """What one status read means for this wait: the event that ends it, or seconds until the
+        next poll. Called by the poller, in this trigger's context, after every read."""
+        delay = self.poll_interval
+        status: TaskStatus | None = None
+        if isinstance(outcome, AvatarError):
+            try:
+                status = after_error(
+                    hook_class(self.service).protocol,
+                    outcome,
+                    seen=self._seen,
+                    now=now,
+                    last_ok_at=self._last_ok_at,
+                    error_window=self.error_window,
+                    not_found_grace_until=self.not_found_grace_until,
+                )
+            except AvatarError as final:  # ``outcome``, or what it means here (e.g. never found)
+                return error_event(final)
+            if status is None and not_listed_yet(outcome):
+                # Expected right after a create: poll at the normal pace, no alarm.
+                self.log.info("%s task %s is not listed yet; polling again", self.service, self.remote_task_id)
+            elif status is None:
+                self._errors += 1
+                # Under errors, back off from the poll interval upwards: thousands of waits must
+                # not poll faster during an outage than they do in normal operation.
+                backoff = RetryPolicy(base=self.poll_interval, cap=4 * self.poll_interval)
+                delay = backoff.backoff(self._errors, outcome.retry_after)
+                self.log.warning(
+                    "Poll %d of %s task %s failed, retrying in %.1fs: %s",
+                    self._errors,
+                    self.service,
+                    self.remote_task_id,
+                    delay,
+                    outcome,
+                )
+        elif isinstance(outcome, Exception):
+            raise outcome  # a bug: run() reports it
+        else:
+            status = outcome
+        if status is not None:
+            self._errors, self._last_ok_at, self._last = 0, now, status
+            if status.state not in self._seen:  # shared sets: thousands of waits hold a few
+                self._seen = state_set([*self._seen, status.state])
+            verdict = judge(status, self._targets, self._failures)
+            if verdict is not Verdict.WAIT:
+                return outcome_event(status, verdict)
+            if self._progress is None:
+                self._progress = ProgressLog(self.log)
+            self._progress.observe(status)
+        # A poll at or after the deadline was the final one (timers may fire a little early).
+        if now >= self.deadline - 0.01:
+            return self._timeout()
+        return float(max(0.0, min(delay, self.deadline - now)))
+
+    def _timeout(self) -> dict[str, Any]:
+        return timeout_event(self.service, self.remote_task_id, self._last, self.deadline, started_at=self.started_at)
+
+
+# One logger for every wait (log lines reach each trigger's log through its context, not the
+# logger object): a logger per trigger was three more objects per wait for the GC to walk.
+AvatarTaskTrigger.logger()

@@ -12,7 +12,7 @@ import requests
 from airflow.sdk.bases.hook import BaseHook
 
 from airflow_provider_avatar.testing.simulator import Faults
-from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
+from airflow_provider_avatar.triggers.poller import Poller
 from tests.reliability.conftest import Svc, collect_events
 
 pytestmark = pytest.mark.check(6)
@@ -37,18 +37,18 @@ async def test_the_guard_catches_a_blocking_call(
     svc: Svc, monkeypatch: pytest.MonkeyPatch, loop_thread_calls: list[str], inserted: str
 ) -> None:
     """The check above is not vacuous: one blocking call inserted in the poll is caught."""
-    real_poll = AvatarTaskTrigger._poll
+    real_read = Poller._read
 
-    async def poll_with_a_blocking_call(self: AvatarTaskTrigger, *args: Any) -> Any:
+    async def read_with_a_blocking_call(self: Poller, *args: Any) -> Any:
         if inserted == "time.sleep":
             time.sleep(0)
         elif inserted == "requests.Session.send":
             requests.Session().get(svc.simulator.url(svc.key))
         else:
             BaseHook.get_connection(svc.row.default_conn_id)
-        return await real_poll(self, *args)
+        return await real_read(self, *args)
 
-    monkeypatch.setattr(AvatarTaskTrigger, "_poll", poll_with_a_blocking_call)
+    monkeypatch.setattr(Poller, "_read", read_with_a_blocking_call)
     (event,) = await collect_events(svc.trigger(svc.script("succeeds", duration=0.0)))
     assert event["status"] == "error"
     assert loop_thread_calls == [inserted]

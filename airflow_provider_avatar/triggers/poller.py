@@ -1,0 +1,356 @@
+"""One poller per (service, connection) per event loop: the status reads of every waiting trigger.
+
+A trigger registers its wait and awaits one future. The poller keeps the waits in a heap of due
+times and, when one is due, reads its status and hands the outcome (a ``TaskStatus`` or the
+error of the read) to the wait's :meth:`Waiter.after`, which decides (with the functions of
+:mod:`airflow_provider_avatar.waiting`) whether the wait ends, and with which event, or when it
+polls next. The decision runs in the context the wait registered from, so its log lines belong
+to that trigger's task. The poller decides nothing itself; it only reads, and shares reads:
+
+* waits on the same remote task share one request;
+* where the service lists many tasks in one answer (``ServiceProtocol.build_list_request``,
+  e.g. ZEGO's running streams), the waits due together share that request, and a task the list
+  does not name gets its own read;
+* a wait may be served in the later half of its delay when a read for it happens anyway, so
+  waits that started apart fall into step; a final poll at a deadline is never served early.
+
+Reads go through the connection's hook like any other call, so the connection's rate limiter
+paces them and a ``Retry-After`` pauses them all. Per wait the poller keeps one small entry and
+no coroutine: thousands of waits cost the garbage collector little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import heapq
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow_provider_avatar.clock import current as clock
+from airflow_provider_avatar.exceptions import AvatarError, AvatarTransientError
+from airflow_provider_avatar.services import make_hook
+from airflow_provider_avatar.transport.policy import RetryPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from airflow_provider_avatar.clock import Timer
+    from airflow_provider_avatar.hooks.base import AvatarBaseHook
+
+#: Each read is one attempt: a wait that sees an error backs off and polls again.
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
+
+#: Seconds a shared hook serves before the next read builds a fresh one (re-reading the
+#: connection), so an edited connection, e.g. a rotated key, reaches running waits.
+HOOK_TTL = 300.0
+
+#: Reads one poller has in flight at most (the shared session's connection pool).
+MAX_IN_FLIGHT = 256
+
+_HOOKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[float, AvatarBaseHook]]]
+_HOOKS = weakref.WeakKeyDictionary()
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], Poller]]
+_POLLERS = weakref.WeakKeyDictionary()
+
+
+def shared_hook(service: str, conn_id: str) -> AvatarBaseHook:
+    """The hook every read of this event loop uses for ``(service, conn_id)``: one connection
+    read and one set of request objects for thousands of waits."""
+    hooks = _HOOKS.setdefault(asyncio.get_running_loop(), {})
+    now = clock().monotonic()
+    entry = hooks.get((service, conn_id))
+    if entry is None or now - entry[0] > HOOK_TTL:
+        entry = hooks[(service, conn_id)] = (now, make_hook(service, conn_id))
+    return entry[1]
+
+
+def poller_for(service: str, conn_id: str) -> Poller:
+    """The running loop's poller for ``(service, conn_id)`` (created on first use; it ends, and
+    is forgotten, when its last wait does)."""
+    pollers = _POLLERS.setdefault(asyncio.get_running_loop(), {})
+    poller = pollers.get((service, conn_id))
+    if poller is None:
+        poller = pollers[(service, conn_id)] = Poller(service, conn_id)
+    return poller
+
+
+class Waiter(Protocol):
+    """What the poller needs from a wait (``AvatarTaskTrigger`` is one)."""
+
+    remote_task_id: str
+    deadline: float
+    poll_interval: float
+
+    def after(self, outcome: Any, now: float) -> dict[str, Any] | float:
+        """The event that ends the wait, or seconds until its next poll, after one read's
+        ``outcome`` (a ``TaskStatus`` or the ``AvatarError`` of the read)."""
+        ...
+
+
+class _Entry:
+    """One registered wait: when it is due, how early it may be served, where its event goes."""
+
+    __slots__ = ("context", "due", "early", "future", "key", "queued", "waiter")
+
+    def __init__(self, waiter: Waiter, future: asyncio.Future[Any], due: float) -> None:
+        self.waiter = waiter
+        self.future = future
+        self.context = contextvars.copy_context()
+        self.due = due  # inf while a read for it is in flight, or once it is forgotten
+        self.early = 0.0
+        #: Its place in the heap (the due time it was queued with) and whether it is queued: an
+        #: entry is queued at most once and re-queued lazily, so a poll allocates nothing that
+        #: outlives it (objects that survive to the next poll are what make full GC passes come).
+        self.key = due
+        self.queued = False
+
+    def __lt__(self, other: _Entry) -> bool:
+        return self.key < other.key
+
+
+class Poller:
+    """The reads of one connection's waits (see the module docstring)."""
+
+    def __init__(self, service: str, conn_id: str) -> None:
+        self.service, self.conn_id = service, conn_id
+        self.lists = make_hook(service, conn_id).protocol.build_list_request() is not None
+        self._waits: dict[str, list[_Entry]] = {}
+        self._heap: list[_Entry] = []
+        #: Reads to send: (remote task id, entries), or (None, {id: entries}) for a list read.
+        self._ready: deque[tuple[str | None, Any]] = deque()
+        self._workers: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
+        self._task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._wake: asyncio.Future[Any] | None = None
+        self._wake_at = float("inf")
+
+    # -- waits -----------------------------------------------------------------------------------
+    def add(self, waiter: Waiter) -> asyncio.Future[Any]:
+        """Register a wait, due now; its future gets the wait's event (or the error of a bug)."""
+        entry = _Entry(waiter, clock().future(), clock().time())
+        self._waits.setdefault(waiter.remote_task_id, []).append(entry)
+        self._push(entry)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return entry.future
+
+    def discard(self, future: asyncio.Future[Any], remote_task_id: str) -> None:
+        """Forget the wait whose future this is (it ended, or its trigger was cancelled); idempotent."""
+        entries = self._waits.get(remote_task_id, [])
+        for entry in entries:
+            if entry.future is future:
+                entries.remove(entry)
+                entry.due = float("inf")  # its heap entries are stale now
+                break
+        if not entries:
+            self._waits.pop(remote_task_id, None)
+        if not future.done():
+            future.cancel()
+        if not self._waits:
+            self._wake_up()  # the scheduler ends
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(entries) for entries in self._waits.values())
+
+    def _push(self, entry: _Entry) -> None:
+        if entry.queued and entry.key > entry.due:  # rare: re-armed earlier than where it is queued
+            self._heap.remove(entry)
+            heapq.heapify(self._heap)
+            entry.queued = False
+        if not entry.queued:
+            entry.key, entry.queued = entry.due, True
+            heapq.heappush(self._heap, entry)
+        if entry.due < self._wake_at:
+            self._wake_up()
+
+    def _pop(self) -> _Entry:
+        entry = heapq.heappop(self._heap)
+        entry.queued = False
+        return entry
+
+    def _wake_up(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    # -- scheduling --------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        from airflow_provider_avatar.transport.aio import shared_session
+
+        try:
+            async with shared_session() as session:
+                self._session = session
+                while self._waits:
+                    try:
+                        self._dispatch(clock().time())
+                    except Exception as exc:  # a bug: end every wait with it rather than hang them
+                        self._fail_all(exc)
+                        continue
+                    await self._sleep()
+                self._forget()  # before the session closes: a wait that comes now makes a new poller
+        except Exception as exc:
+            self._fail_all(exc)
+        finally:
+            self._forget()
+
+    def _forget(self) -> None:
+        pollers = _POLLERS.get(asyncio.get_running_loop(), {})
+        if pollers.get((self.service, self.conn_id)) is self:
+            del pollers[(self.service, self.conn_id)]
+
+    def _fail_all(self, exc: Exception) -> None:
+        for entries in list(self._waits.values()):
+            self._resolve(list(entries), exc)
+
+    async def _sleep(self) -> None:
+        """Until the earliest due time, or until a wait due earlier (or the last removal) wakes us."""
+        heap = self._heap
+        while heap and heap[0].key != heap[0].due:  # queued earlier than it is now due, or not at all
+            entry = self._pop()
+            if entry.due != float("inf"):
+                self._push(entry)
+        if not self._waits:
+            return
+        wake = self._wake = clock().future()
+        self._wake_at = heap[0].key if heap else float("inf")
+        timer: Timer | None = None
+        if heap:
+            timer = clock().call_later(max(0.0, self._wake_at - clock().time()), self._wake_up)
+        try:
+            await wake
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._wake, self._wake_at = None, float("inf")
+
+    def _dispatch(self, now: float) -> None:
+        """Queue a read for every due wait; waits of the same task (of any listed task) ride along."""
+        heap, due_ids = self._heap, []
+        while heap and heap[0].key <= now:
+            entry = self._pop()
+            if entry.due <= now:
+                due_ids.append(entry.waiter.remote_task_id)
+            elif entry.due != float("inf"):
+                self._push(entry)  # re-armed since it was queued: queue it at its new due time
+        if not due_ids:
+            return
+        if self.lists:
+            # Every wait that may be served now rides along; one list call if they name two tasks or more.
+            batch = {tid: taken for tid in list(self._waits) if (taken := self._take(tid, now))}
+            if len(batch) > 1:
+                self._ready.append((None, batch))
+            else:
+                self._ready.extend(batch.items())
+        else:
+            for tid in dict.fromkeys(due_ids):
+                taken = self._take(tid, now)
+                if taken:
+                    self._ready.append((tid, taken))
+        self._spawn()
+
+    def _take(self, remote_task_id: str, now: float) -> list[_Entry]:
+        """The waits on this task that a read now serves (marked in flight)."""
+        taken = []
+        for entry in self._waits.get(remote_task_id, ()):
+            if entry.due - entry.early <= now:
+                entry.due = float("inf")
+                taken.append(entry)
+        return taken
+
+    def _spawn(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._ready and len(self._workers) < MAX_IN_FLIGHT:
+            worker = loop.create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+
+    # -- reading -------------------------------------------------------------------------------
+    async def _work(self) -> None:
+        while self._ready:
+            remote_task_id, job = self._ready.popleft()
+            try:
+                if remote_task_id is None:
+                    await self._read_list(job)
+                else:
+                    await self._read(remote_task_id, job)
+            except Exception as exc:  # a bug: end the waits of this read with it rather than hang them
+                for entries in job.values() if remote_task_id is None else [job]:
+                    self._resolve(entries, exc)
+
+    async def _read(self, remote_task_id: str, entries: list[_Entry]) -> None:
+        budget = _budget(entries)
+        try:
+            hook = shared_hook(self.service, self.conn_id)
+            async with clock().timeout(budget):
+                outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
+        except TimeoutError:
+            outcome = AvatarTransientError(
+                f"no answer within {budget:.1f}s",
+                service=self.service,
+                action="get_status",
+                remote_task_id=remote_task_id,
+            )
+        except Exception as exc:  # AvatarError: each wait decides; anything else ends them as a bug
+            outcome = exc
+        self._resolve(entries, outcome)
+
+    async def _read_list(self, batch: dict[str, list[_Entry]]) -> None:
+        budget = min(_budget(entries) for entries in batch.values())
+        try:
+            hook = shared_hook(self.service, self.conn_id)
+            spec = hook.protocol.build_list_request()
+            assert spec is not None  # self.lists
+            async with clock().timeout(budget):
+                answer = await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT)
+            listed = hook.protocol.parse_list(answer)
+        except TimeoutError:
+            listed = {}  # each task is asked on its own, within its own budget
+        except Exception as exc:
+            for remote_task_id, entries in batch.items():
+                self._resolve(entries, _for_task(exc, remote_task_id))
+            return
+        for remote_task_id, entries in batch.items():
+            status = listed.get(remote_task_id)
+            if status is None:
+                self._ready.append((remote_task_id, entries))  # not running, or not listed yet: ask it
+            else:
+                self._resolve(entries, status)
+        self._spawn()
+
+    def _resolve(self, entries: list[_Entry], outcome: Any) -> None:
+        """Hand one read's outcome to each wait; end it or schedule its next poll."""
+        now = clock().time()
+        for entry in entries:
+            if entry.future.done():  # the wait was cancelled meanwhile
+                continue
+            result: dict[str, Any] | float | Exception
+            try:
+                result = entry.context.run(entry.waiter.after, outcome, now)
+            except Exception as exc:
+                result = exc
+            if isinstance(result, float):
+                entry.due = now + result
+                # A poll not at the deadline may be served up to half its delay early.
+                entry.early = 0.0 if entry.due >= entry.waiter.deadline - 0.01 else result / 2
+                self._push(entry)
+            else:
+                entry.future.set_result(result)
+                self.discard(entry.future, entry.waiter.remote_task_id)
+
+
+def _budget(entries: list[_Entry]) -> float:
+    """Seconds a read may take: until the earliest deadline among its waits, plus one interval,
+    so that no rate-limit queue or slow answer moves a deadline by more than that."""
+    now = clock().time()
+    return min(max(0.0, e.waiter.deadline - now) + e.waiter.poll_interval for e in entries)
+
+
+def _for_task(exc: Exception, remote_task_id: str) -> Exception:
+    """A list read's error as each wait reports it: naming its own task."""
+    if not isinstance(exc, AvatarError):
+        return exc
+    named = exc.restated(type(exc), exc.detail)
+    named.remote_task_id, named.retry_after, named.sent = remote_task_id, exc.retry_after, exc.sent
+    return named
