@@ -5,11 +5,9 @@ recorded (a worker or the scheduler killed mid-call); Airflow then runs the task
 which would create, and bill, a second remote task. XCom cannot warn that try (a new try clears it),
 so the record lives in a store that outlives tries:
 
-- Airflow 3.3+: the task instance's own *task state store* (``context["task_state_store"]``), made
-  for exactly this: scoped to dag, run, task and map index, shared by every try, deleted with the run;
-- Airflow 3.1 and 3.2: an Airflow Variable, its key a hash of the same identity.
-
-Both go through the task's supervisor to the API server. Lifecycle (:func:`guarded_create`): a try
+the task instance's own *task state store* (``context["task_state_store"]``, Airflow 3.3+), made for
+exactly this: scoped to dag, run, task and map index, shared by every try, deleted with the run. It
+is written through the task's supervisor to the API server. Lifecycle (:func:`guarded_create`): a try
 that finds no record writes one just before the create leaves (after input checks), adds the remote
 task id when the answer arrives, removes it when the create was refused (nothing was created), and
 removes it as the last step of a successful ``execute`` (so clearing the task on purpose creates
@@ -22,7 +20,6 @@ idempotency key, as ZEGO can, looks it up instead). Outside a real task (no ``ti
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import sys
@@ -41,8 +38,6 @@ log = logging.getLogger(__name__)
 
 #: The task state store key (Airflow 3.3+), one per task instance.
 STATE_KEY = "avatar_submit_guard"
-#: The Variable key prefix (Airflow 3.1/3.2); the rest is a hash of the task instance's identity.
-VARIABLE_PREFIX = "avatar_submit_guard_"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,40 +140,6 @@ class TaskStateStore:
         self._accessor.delete(STATE_KEY)
 
 
-def variable_key(identity: TaskIdentity) -> str:
-    """A Variable key for this task instance: hashed, so any dag/run/task id fits Variable's key length."""
-    raw = "\n".join((identity.dag_id, identity.run_id, identity.task_id, str(identity.map_index)))
-    return VARIABLE_PREFIX + hashlib.sha256(raw.encode()).hexdigest()[:40]
-
-
-class VariableStore:
-    """An Airflow Variable per task instance (Airflow 3.1/3.2, which have no task state store)."""
-
-    def __init__(self, identity: TaskIdentity) -> None:
-        self.key = variable_key(identity)
-        self._identity = identity
-        self.where = f"the Airflow Variable {self.key!r} (Admin > Variables, or `airflow variables delete {self.key}`)"
-
-    def read(self) -> Any:
-        from airflow.sdk import Variable
-
-        return Variable.get(self.key, default=None)
-
-    def write(self, record: dict[str, Any]) -> None:
-        from airflow.sdk import Variable
-
-        description = (
-            f"airflow-provider-avatar: a {record['service']} {record['action']} may have been sent by try "
-            f"{record['try_number']} of {self._identity.describe()}"
-        )
-        Variable.set(self.key, json.dumps(record), description=description)
-
-    def remove(self) -> None:
-        from airflow.sdk import Variable
-
-        Variable.delete(self.key)
-
-
 StoreFactory = Callable[[Mapping[str, Any], TaskIdentity], "GuardStore | None"]
 
 
@@ -189,13 +150,11 @@ def _in_supervised_task() -> bool:
 
 
 def default_store(context: Mapping[str, Any], identity: TaskIdentity) -> GuardStore | None:
-    """The task state store where Airflow offers one, else a Variable; ``None`` outside a supervised task."""
-    if not _in_supervised_task():
-        return None
+    """The task instance's task state store; ``None`` outside a supervised task (or a context without one)."""
     accessor = context.get("task_state_store")
-    if accessor is not None:
-        return TaskStateStore(accessor, identity)
-    return VariableStore(identity)
+    if accessor is None or not _in_supervised_task():
+        return None
+    return TaskStateStore(accessor, identity)
 
 
 _store_factory: StoreFactory = default_store

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from airflow.providers.common.compat.sdk import AirflowSensorTimeout, TaskDeferred
+from airflow.sdk.exceptions import AirflowRescheduleException
 
 from airflow_provider_avatar.clock import current
 from airflow_provider_avatar.exceptions import AvatarAuthError, AvatarError, AvatarTaskFailedError, AvatarTimeoutError
@@ -16,11 +17,6 @@ from airflow_provider_avatar.sensors.scenext import ScenextVideoSensor
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Simulator
 from tests.helpers import collect_events
-
-try:
-    from airflow.sdk.exceptions import AirflowRescheduleException
-except ImportError:  # pragma: no cover - Airflow < 3.2
-    from airflow.exceptions import AirflowRescheduleException  # type: ignore[no-redef,attr-defined]
 
 
 @pytest.fixture(autouse=True)

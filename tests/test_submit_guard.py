@@ -2,7 +2,7 @@
 
 Most tests drive the five create operators against the simulator with an in-memory store (injected
 with ``submit_guard.use_store``); the last ones run real DAGs with ``dag.test()`` through Airflow's
-own stores (the task state store, and Variables as on Airflow 3.1/3.2).
+own store (the task state store).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from airflow_provider_avatar.exceptions import (
     AvatarSubmitUnknownError,
     AvatarTransientError,
 )
-from airflow_provider_avatar.submit_guard import GuardRecord, TaskIdentity, VariableStore, variable_key
+from airflow_provider_avatar.submit_guard import GuardRecord, TaskIdentity
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import Simulator
 from tests.conftest import SENTINELS, connection_env
@@ -324,12 +324,6 @@ def test_a_full_context_without_a_supervisor_is_not_guarded(use_connection: Call
     assert len(sim.requests("scenext")) == 2
 
 
-def test_variable_keys_are_short_stable_and_distinct() -> None:
-    long = TaskIdentity("d" * 250, "r" * 250, "t" * 250, 3)
-    assert len(variable_key(long)) <= 250 and variable_key(long) == variable_key(long)
-    assert variable_key(IDENTITY) != variable_key(TaskIdentity("d", "manual__1", "create", 0))
-
-
 def test_unreadable_records_are_ignored() -> None:
     assert GuardRecord.from_json("not json") is None and GuardRecord.from_json({"dag_id": "d"}) is None
     assert GuardRecord.from_json(json.dumps(_record(CASES[0]))) == GuardRecord(**_record(CASES[0]))
@@ -352,11 +346,7 @@ with DAG("guard_check", schedule=None, start_date=datetime(2026, 1, 1), catchup=
 @pytest.fixture
 def guard_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None) -> Any:
     from airflow import settings
-
-    try:
-        from airflow.dag_processing.dagbag import DagBag
-    except ImportError:  # Airflow 3.1
-        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
+    from airflow.dag_processing.dagbag import DagBag
 
     (tmp_path / "guard_check.py").write_text(GUARD_DAG)
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(tmp_path))  # dag.test() re-parses the dags folder
@@ -364,15 +354,9 @@ def guard_dag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_db: None)
 
 
 def _record_left(run: Any) -> str | None:
-    """The record as stored where the default store puts it: the task state store (Airflow 3.3+), else a Variable."""
-    try:
-        from airflow._shared.state import TaskScope
-        from airflow.state import get_state_backend
-    except ImportError:  # Airflow 3.1/3.2
-        from airflow.models import Variable
-
-        value: str | None = Variable.get(variable_key(TaskIdentity(run.dag_id, run.run_id, "create", -1)), None)
-        return value
+    """The record as stored in the task instance's task state store."""
+    from airflow._shared.state import TaskScope
+    from airflow.state import get_state_backend
     from airflow.utils.session import create_session
 
     scope = TaskScope(dag_id=run.dag_id, run_id=run.run_id, task_id="create", map_index=-1)
@@ -429,22 +413,3 @@ def test_dag_test_a_retry_reattaches_to_the_recorded_id_and_clears_the_record(
     assert [r.method for r in scenext_conn.requests("scenext")] == ["POST"]
     assert str(ti.xcom_pull(task_ids="create")) in scenext_conn.services["scenext"].tasks  # type: ignore[attr-defined]
     assert _record_left(run) is None
-
-
-def test_dag_test_through_variables_as_on_airflow_3_1(
-    guard_dag: Any, scenext_conn: Simulator, monkeypatch: pytest.MonkeyPatch, logs: Callable[[], str]
-) -> None:
-    """Airflow 3.1/3.2 have no task state store: the record is a Variable, read by the next try."""
-    from airflow.models import Variable
-
-    _die_after_create(monkeypatch, when="before_id")
-    with submit_guard.use_store(lambda context, identity: VariableStore(identity)):
-        run = guard_dag.test()
-    (ti,) = run.get_task_instances()
-    assert (ti.state, ti.try_number) == ("failed", 2), logs()[-3000:]
-    assert [r.method for r in scenext_conn.requests("scenext")] == ["POST"]
-    key = variable_key(TaskIdentity(run.dag_id, run.run_id, "create", -1))
-    assert f"delete the Airflow Variable {key!r}" in logs()
-    value = Variable.get(key)
-    assert json.loads(value)["try_number"] == 1 and SENTINELS["scenext"] not in value and "Why?" not in value
-    Variable.delete(key)
