@@ -39,7 +39,7 @@ def test_deferral_exits_counts_only_success_events_of_the_named_task() -> None:
             "unrelated line\n",
         ]
     )
-    assert deferral_exits(text, "avatar_soak", "wait") == {0, 7}
+    assert deferral_exits(text, "avatar_soak", "wait") == [0, 7]
 
 
 def _record(event: str, timestamp: str = "2026-11-30T12:54:31.054455Z") -> str:
