@@ -24,11 +24,9 @@ against the trigger's own log and the simulator's request log.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
-import re
 import secrets
 import shutil
 import sys
@@ -37,14 +35,23 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import REPO, percentile, temp_dir
 
+if str(REPO / "scripts") not in sys.path:
+    sys.path.insert(0, str(REPO / "scripts"))
+from airflow_deployment import (  # standard library only: cheap to import
+    Deployment,
+    deferral_exits,
+    deploy,
+    run_state,
+    wait_until_ready,
+)
+
 if TYPE_CHECKING:
-    import subprocess
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
+    from pathlib import Path
 
     from airflow_provider_avatar.testing.simulator import Simulator
 
@@ -52,7 +59,8 @@ DAG_FILE = REPO / "benchmarks" / "soak_dag.py"
 DAG_ID = "avatar_soak"
 RUN_ID = "soak"
 API_KEY = f"soak-{secrets.token_hex(8)}"
-COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+#: Limit for the DB migration and for the deployment to be ready (the e2e tests allow 180 s; the soak always 300).
+START_LIMIT = 300.0
 #: A remote task runs this long until it is released (effectively: until released).
 HELD = 10 * 24 * 3600.0
 #: N for ``make bench`` and for ``--quick``; see benchmarks/README.md for why these.
@@ -62,20 +70,6 @@ FIRED = "Trigger fired event"
 
 
 # -- pure helpers (tested in tests/test_bench_soak.py) ---------------------------------------------
-def deferral_exits(text: str, dag_id: str, task_id: str) -> set[int]:
-    """Map indexes whose worker exit (state success: the deferral) the scheduler has processed.
-
-    Parses the scheduler's ``Received executor event with state success for task instance
-    TaskInstanceKey(dag_id=..., task_id=..., run_id=..., try_number=..., map_index=...)`` lines.
-    """
-    pattern = re.compile(
-        r"Received executor event with state success for task instance TaskInstanceKey\("
-        rf"dag_id='{re.escape(dag_id)}', task_id='{re.escape(task_id)}', run_id='[^']*', "
-        r"try_number=\d+, map_index=(-?\d+)\)"
-    )
-    return {int(m.group(1)) for m in pattern.finditer(text)}
-
-
 def fired_times(lines: Iterable[str]) -> list[float]:
     """Epoch seconds of every "Trigger fired event" in one trigger log (JSON lines, ISO ``timestamp``)."""
     times = []
@@ -159,16 +153,6 @@ def summarize(values: list[float]) -> dict[str, float]:
 
 
 # -- the real deployment -------------------------------------------------------------------------------
-def _afenv() -> Any:
-    """``scripts/airflow_env.py`` (hermetic env, process groups), shared with the e2e tests and the demo."""
-    scripts = str(REPO / "scripts")
-    if scripts not in sys.path:
-        sys.path.insert(0, scripts)
-    import airflow_env
-
-    return airflow_env
-
-
 def group_sample(pgid: int) -> dict[int, tuple[float, float]]:
     """``{pid: (user + system CPU seconds, RSS bytes)}`` for every live process of group ``pgid``."""
     import psutil
@@ -215,7 +199,7 @@ def _post_json(url: str, body: dict[str, Any]) -> None:
 
 @dataclass
 class Soak:
-    """One soak run: a temp Airflow home, the four components, the simulator thread, the figures."""
+    """One soak run: a temp Airflow deployment, the simulator thread, the figures."""
 
     n: int
     poll_interval: float
@@ -223,143 +207,66 @@ class Soak:
     parallelism: int
     seed: int
     limit: float
-    port: int = 0
     tmp: Path = field(default_factory=lambda: temp_dir("avatar-soak-"))
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     marks: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def home(self) -> Path:
-        return self.tmp / "airflow-home"
-
-    @property
-    def logs(self) -> Path:
-        return self.tmp / "component-logs"
-
-    @property
-    def db(self) -> Path:
-        return self.home / "airflow.db"
 
     def mark(self, name: str) -> None:
         self.marks[name] = time.time()
         log(f"  soak: {name} at +{self.marks[name] - self.marks['start']:.0f} s")
 
-    def env(self, sim: Simulator) -> dict[str, str]:
-        af = _afenv()
-        dags = self.tmp / "dags"
-        dags.mkdir(exist_ok=True)
-        shutil.copy(DAG_FILE, dags)
-        port = af.free_port()
-        self.port = port
-        env: dict[str, str] = af.airflow_env(
-            self.home,
-            dags,
-            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
-            AIRFLOW__CORE__PARALLELISM=str(self.parallelism),
-            AIRFLOW__CORE__MAX_MAP_LENGTH=str(max(1024, self.n)),
-            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
-            AIRFLOW__TRIGGERER__CAPACITY=str(max(1000, self.n)),
-            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
-            AIRFLOW__API__PORT=str(port),
-            AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{port}",
-            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
-            AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(af.free_port()),
-            AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(af.free_port()),
-            AVATAR_SOAK_N=str(self.n),
-            AVATAR_SOAK_POLL_INTERVAL=str(self.poll_interval),
+    def settings(self, sim: Simulator) -> dict[str, str]:
+        """The environment the soak adds to the deployment's: N mapped waits, one triggerer holding them all."""
+        return {
+            "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, self.n)),
+            "AIRFLOW__TRIGGERER__CAPACITY": str(max(1000, self.n)),
+            "AVATAR_SOAK_N": str(self.n),
+            "AVATAR_SOAK_POLL_INTERVAL": str(self.poll_interval),
             **sim.connection_env("scenext"),
-        )
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # compiled bytecode halves Airflow's import time
-        return env
-
-    @contextlib.contextmanager
-    def deployment(self, env: dict[str, str]) -> Iterator[None]:
-        af = _afenv()
-        code = af.run_logged([*af.AIRFLOW, "db", "migrate"], self.logs / "db-migrate.log", env, 300)
-        if code != 0:
-            raise RuntimeError(f"airflow db migrate exited {code}:\n{af.tail(self.logs / 'db-migrate.log')}")
-        try:
-            for name in COMPONENTS:
-                args = ["--host", "127.0.0.1", "--port", str(self.port)] if name == "api-server" else []
-                self.procs[name] = af.start_logged([*af.AIRFLOW, name, *args], self.logs / f"{name}.log", env)
-            yield
-        finally:
-            af.stop_groups(self.procs.values(), grace=20.0)
-
-    def dead(self) -> list[str]:
-        return [f"{name} exited with {p.returncode}" for name, p in self.procs.items() if p.poll() is not None]
-
-    def query(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = _afenv().query(self.db, sql, *params)
-        return rows
-
-    def check_alive(self, what: str) -> None:
-        if self.dead():
-            af = _afenv()
-            tails = "".join(f"\n--- {n}.log ---\n{af.tail(self.logs / f'{n}.log')}" for n in self.procs)
-            raise RuntimeError(f"{self.dead()} while {what}{tails}")
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 300
-        healthy = parsed = False
-        while not (healthy and parsed):
-            self.check_alive("starting")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"not ready after 300 s (api healthy={healthy}, DAG parsed={parsed})")
-            if not healthy:
-                with contextlib.suppress(OSError):
-                    url = f"http://127.0.0.1:{self.port}/api/v2/monitor/health"
-                    with urllib.request.urlopen(url, timeout=5) as response:
-                        healthy = response.status == 200
-            parsed = bool(
-                self.query(
-                    "SELECT 1 FROM dag JOIN serialized_dag USING (dag_id) WHERE dag_id = ? AND NOT is_paused", DAG_ID
-                )
-            )
-            time.sleep(1)
+        }
 
     def run(self) -> dict[str, Any]:
         from airflow_provider_avatar.testing.simulator import Simulator
 
-        af = _afenv()
         self.marks["start"] = time.time()
         sim = Simulator(api_keys={"scenext": API_KEY}, task_duration=HELD).start()
         usage = GroupUsage()
         try:
             faults = {"service": "scenext", "error_rate": 0.3, "status_reads_only": True, "seed": self.seed}
             _post_json(f"{sim.base_url}/_sim/faults", faults)
-            env = self.env(sim)
-            with self.deployment(env):
-                self.wait_ready()
+            with deploy(
+                self.tmp,
+                [DAG_FILE],
+                settings=self.settings(sim),
+                unset=["PYTHONDONTWRITEBYTECODE"],  # compiled bytecode halves Airflow's import time
+                parallelism=self.parallelism,
+                migrate_limit=START_LIMIT,
+                ready_limit=START_LIMIT,
+            ) as dep:
+                wait_until_ready(dep, [DAG_ID])
                 self.mark("ready")
-                trigger_log = self.logs / "dags-trigger.log"
-                code = af.run_logged(
-                    [*af.AIRFLOW, "dags", "trigger", DAG_ID, "--run-id", RUN_ID], trigger_log, env, 180
-                )
-                if code != 0:
-                    raise RuntimeError(f"airflow dags trigger exited {code}:\n{af.tail(trigger_log)}")
+                dep.trigger(DAG_ID, RUN_ID)
                 self.mark("triggered")
-                state, finished = self.drive(sim, usage)
+                state, finished = self.drive(dep, sim, usage)
             self.mark("stopped")
-            return self.figures(sim, usage, state, finished)
+            return self.figures(dep, sim, usage, state, finished)
         finally:
             sim.stop()
 
-    def drive(self, sim: Simulator, usage: GroupUsage) -> tuple[str, dict[str, float]]:
+    def drive(self, dep: Deployment, sim: Simulator, usage: GroupUsage) -> tuple[str, dict[str, float]]:
         """Sample the triggerer, release the remote tasks once every wait has deferred, wait for the run."""
-        scheduler = LogTail(self.logs / "scheduler.log")
+        scheduler = LogTail(dep.logs / "scheduler.log")
         exits: set[int] = set()
         finished: dict[str, float] = {}
         deadline = time.monotonic() + self.limit
         state = "running"
         last_note = 0.0
         while True:
-            self.check_alive("running the soak")
-            usage.add(group_sample(self.procs["triggerer"].pid))
-            exits |= deferral_exits(scheduler.read(), DAG_ID, "wait")
+            dep.check_alive("running the soak")
+            usage.add(group_sample(dep.procs["triggerer"].pid))
+            exits.update(deferral_exits(scheduler.read(), DAG_ID, "wait"))
             if not finished:
-                waits = self.query(
+                waits = dep.query(
                     "SELECT map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = 'wait'"
                     " AND map_index >= 0",
                     DAG_ID,
@@ -370,7 +277,7 @@ class Soak:
                     finished = self.release(sim)
                 elif time.monotonic() - last_note > 30:
                     last_note = time.monotonic()
-                    creates = self.query(
+                    creates = dep.query(
                         "SELECT COUNT(*) FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = 'create'"
                         " AND state = 'success'",
                         DAG_ID,
@@ -378,11 +285,10 @@ class Soak:
                     )
                     done = creates[0][0] if creates else "?"
                     log(f"  soak: {done}/{self.n} creates done, {len(exits)}/{self.n} waits deferred")
-            rows = self.query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", DAG_ID, RUN_ID)
-            state = rows[0][0] if rows else "missing"
+            state = run_state(dep, DAG_ID, RUN_ID) or "missing"
             if state in ("success", "failed"):
                 self.mark("run ended")
-                return str(state), finished
+                return state, finished
             if time.monotonic() > deadline:
                 self.notes.append(f"the run was still {state} after the {self.limit:.0f} s limit")
                 if not finished:
@@ -401,18 +307,20 @@ class Soak:
             task.duration = at - task.created_at
         return finished
 
-    def figures(self, sim: Simulator, usage: GroupUsage, state: str, finished: dict[str, float]) -> dict[str, Any]:
-        tis = self.query(
+    def figures(
+        self, dep: Deployment, sim: Simulator, usage: GroupUsage, state: str, finished: dict[str, float]
+    ) -> dict[str, Any]:
+        tis = dep.query(
             "SELECT task_id, map_index, state, try_number, scheduled_dttm FROM task_instance"
             " WHERE dag_id = ? AND run_id = ?",
             DAG_ID,
             RUN_ID,
         )
-        history = self.query("SELECT COUNT(*) FROM task_instance_history WHERE dag_id = ?", DAG_ID)
+        history = dep.query("SELECT COUNT(*) FROM task_instance_history WHERE dag_id = ?", DAG_ID)
         ti_states: Counter[str] = Counter(f"{task}:{s}" for task, _, s, _, _ in tis)
         retried = sorted(f"{task}[{i}] try {t}" for task, i, _, t, _ in tis if (t or 0) > 1)
         # Which remote task each wait waited for: the create's XCom for the same map index.
-        xcoms = self.query(
+        xcoms = dep.query(
             "SELECT map_index, value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = 'create'"
             " AND key = 'return_value'",
             DAG_ID,
@@ -428,7 +336,7 @@ class Soak:
         }
         fired: dict[str, float] = {}
         fired_counts: Counter[int] = Counter()
-        for path in (self.home / "logs").glob(f"dag_id={DAG_ID}/run_id=*/task_id=wait/map_index=*/*.log.trigger.*.log"):
+        for path in (dep.home / "logs").glob(f"dag_id={DAG_ID}/run_id=*/task_id=wait/map_index=*/*.log.trigger.*.log"):
             index = int(path.parent.name.split("=", 1)[1])
             with path.open(errors="replace") as f:
                 times = fired_times(f)
@@ -454,7 +362,7 @@ class Soak:
         slowest = sorted(
             ((at - finished[rid], index_of[rid]) for rid, at in stored.items() if rid in finished), reverse=True
         )
-        blocked = (self.logs / "triggerer.log").read_text(errors="replace").count("async thread was blocked")
+        blocked = (dep.logs / "triggerer.log").read_text(errors="replace").count("async thread was blocked")
         marks = {k: v - self.marks["start"] for k, v in self.marks.items()}
         return {
             "n": self.n,

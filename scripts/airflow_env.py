@@ -1,4 +1,5 @@
-"""Helpers shared by ``scripts/demo.py`` and ``tests/e2e``: hermetic Airflow env, connections, process groups.
+"""Helpers shared by ``scripts/demo.py``, ``scripts/airflow_deployment.py`` (the e2e tests, the soak) and
+``scripts/check_connection_forms.py``: hermetic Airflow env, connections, process groups.
 
 Standard library only, so importing it costs nothing and works before Airflow is configured.
 """

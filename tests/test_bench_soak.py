@@ -39,7 +39,15 @@ def test_deferral_exits_counts_only_success_events_of_the_named_task() -> None:
             "unrelated line\n",
         ]
     )
-    assert deferral_exits(text, "avatar_soak", "wait") == {0, 7}
+    assert deferral_exits(text, "avatar_soak", "wait") == [0, 7]
+
+
+def test_deferral_exits_of_one_run_keep_every_try() -> None:
+    """The e2e tests count a task's deferrals (one per try) and may ask about one run only."""
+    other_run = _event("success", "avatar_soak", "wait", 4).replace("run_id='soak'", "run_id='other'")
+    text = _event("success", "avatar_soak", "wait", 2) + other_run + _event("success", "avatar_soak", "wait", 2, t=2)
+    assert deferral_exits(text, "avatar_soak", "wait") == [2, 4, 2]
+    assert deferral_exits(text, "avatar_soak", "wait", run_id="soak") == [2, 2]
 
 
 def _record(event: str, timestamp: str = "2026-11-30T12:54:31.054455Z") -> str:
