@@ -68,9 +68,13 @@ async def _asleep(seconds: float) -> None:
 
 
 class AsyncTransport:
+    """Sends an endpoint's requests over one session. A hook keeps one per session, so a read
+    builds nothing here but the request itself."""
+
     def __init__(self, endpoint: Endpoint, session: aiohttp.ClientSession) -> None:
         self.endpoint = endpoint
         self.session = session
+        self._timeout = _timeout(endpoint.connect_timeout, endpoint.read_timeout)
 
     async def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True) -> ApiResponse:
         policy = policy or self.endpoint.policy
@@ -90,10 +94,11 @@ class AsyncTransport:
 
     async def _attempt(self, spec: RequestSpec, check: bool) -> ApiResponse:
         endpoint = self.endpoint
-        if not await endpoint.limiter(spec).acquire_async(endpoint.policy.cap):
+        limiter = endpoint.limiter(spec)
+        # A free slot is taken without a coroutine (the common case: no rate, or not throttled).
+        if limiter.reserve(clock().monotonic(), 0.0) != 0.0 and not await limiter.acquire_async(endpoint.policy.cap):
             raise endpoint.throttled(spec)
         req = endpoint.prepare(spec)
-        timeout = _timeout(endpoint.connect_timeout, endpoint.read_timeout)
         try:
             async with self.session.request(
                 req.method,
@@ -101,13 +106,12 @@ class AsyncTransport:
                 params=req.params or None,
                 json=req.json,
                 headers=req.headers,
-                timeout=timeout,
+                timeout=self._timeout,
                 allow_redirects=False,
             ) as resp:
                 body = await resp.read()
-                status, headers = resp.status, dict(resp.headers)
         except aiohttp.ClientConnectorError as exc:
             raise endpoint.network_error(spec, exc, sent=False) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise endpoint.network_error(spec, exc, sent=True) from None
-        return endpoint.finish(spec, status, headers, body, check=check)
+        return endpoint.finish(spec, resp.status, resp.headers, body, check=check)
