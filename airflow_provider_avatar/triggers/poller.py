@@ -131,6 +131,12 @@ class Poller:
         self._idle: list[asyncio.Future[Any]] = []
         self._closing = False
         self._hook: tuple[float, AvatarBaseHook] | None = None  # (built at, hook): see hook()
+        #: Reads in flight (worker task -> the time its budget ends) and one timer for all of
+        #: them, at the earliest end: a timeout per read cost ~5% of a poll's CPU (see _expire).
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._overdue: set[asyncio.Task[Any]] = set()
+        self._expiry: Timer | None = None
+        self._expiry_at = float("inf")
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._wake: asyncio.Future[Any] | None = None
@@ -205,6 +211,8 @@ class Poller:
         finally:
             self._forget()
             self._closing = True
+            if self._expiry is not None:
+                self._expiry.cancel()
             for wake in self._idle:
                 if not wake.done():
                     wake.set_result(None)
@@ -319,11 +327,13 @@ class Poller:
 
     async def _read(self, remote_task_id: str, entries: list[_Entry]) -> None:
         budget = _budget(entries)
+        task = self._start_read(budget)
         try:
             hook = self.hook()
-            async with clock().timeout(budget):
-                outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
-        except TimeoutError:
+            outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
+        except asyncio.CancelledError:
+            if not self._timed_out(task):
+                raise
             outcome = AvatarTransientError(
                 f"no answer within {budget:.1f}s",
                 service=self.service,
@@ -332,23 +342,28 @@ class Poller:
             )
         except Exception as exc:  # AvatarError: each wait decides; anything else ends them as a bug
             outcome = exc
+        finally:
+            del self._reading[task]
         self._resolve(entries, outcome)
 
     async def _read_list(self, batch: dict[str, list[_Entry]]) -> None:
-        budget = min(_budget(entries) for entries in batch.values())
+        task = self._start_read(min(_budget(entries) for entries in batch.values()))
         try:
             hook = self.hook()
             spec = hook.protocol.build_list_request()
             assert spec is not None  # self.lists
-            async with clock().timeout(budget):
-                answer = await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT)
+            answer = await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT)
             listed = hook.protocol.parse_list(answer)
-        except TimeoutError:
+        except asyncio.CancelledError:
+            if not self._timed_out(task):
+                raise
             listed = {}  # each task is asked on its own, within its own budget
         except Exception as exc:
             for remote_task_id, entries in batch.items():
                 self._resolve(entries, _for_task(exc, remote_task_id))
             return
+        finally:
+            del self._reading[task]
         for remote_task_id, entries in batch.items():
             status = listed.get(remote_task_id)
             if status is None:
@@ -356,6 +371,41 @@ class Poller:
             else:
                 self._resolve(entries, status)
         self._spawn()
+
+    # -- read budgets ------------------------------------------------------------------------------
+    def _start_read(self, budget: float) -> asyncio.Task[Any]:
+        """Note that the calling worker's read must end within ``budget`` seconds; it is cancelled
+        (and the read fails with "no answer") if it has not. Returns the worker's task."""
+        task = asyncio.current_task()
+        assert task is not None
+        end = clock().time() + budget
+        self._reading[task] = end
+        if end < self._expiry_at:
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self._expiry, self._expiry_at = clock().call_later(budget, self._expire), end
+        return task
+
+    def _expire(self) -> None:
+        """Cancel every read past its budget, then sleep until the next budget of a read in flight
+        ends. Reads normally end long before their budget, so this timer seldom fires."""
+        now, self._expiry, self._expiry_at = clock().time(), None, float("inf")
+        for task, end in self._reading.items():
+            if end <= now:
+                if task not in self._overdue:
+                    self._overdue.add(task)
+                    task.cancel()  # the worker is suspended inside its read: the read gets the error
+            elif end < self._expiry_at:
+                self._expiry_at = end
+        if self._reading and self._expiry_at != float("inf"):
+            self._expiry = clock().call_later(self._expiry_at - now, self._expire)
+
+    def _timed_out(self, task: asyncio.Task[Any]) -> bool:
+        """Was this cancellation of a read its budget's (not the poller's or the loop's)?"""
+        if task not in self._overdue:
+            return False
+        self._overdue.discard(task)
+        return task.uncancel() == 0
 
     def _resolve(self, entries: list[_Entry], outcome: Any) -> None:
         """Hand one read's outcome to each wait; end it or schedule its next poll."""
