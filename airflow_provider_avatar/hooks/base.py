@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -334,13 +334,23 @@ class AvatarBaseHook(BaseHook):
                 f"({exc.detail}); not retried so no second task is created: check the service before re-running",
             ) from exc
 
-    async def acall(
+    def acall(
         self, spec: RequestSpec, *, session: aiohttp.ClientSession | None = None, policy: RetryPolicy | None = None
-    ) -> ApiResponse:
-        """Send a request from a coroutine over ``session``, or else the loop's shared aiohttp session."""
+    ) -> Awaitable[ApiResponse]:
+        """Send a request from a coroutine (``await hook.acall(...)``) over ``session``, or else the
+        loop's shared aiohttp session.
+
+        Not a coroutine function itself: a poller's read (its session, the transport built) goes
+        straight to the transport's coroutine, one coroutine less on every poll.
+        """
         transport = self._async
         if session is not None and transport is not None and transport.session is session:
-            return await transport.call(spec, policy=policy)  # a poller's read: everything is built already
+            return transport.call(spec, policy=policy)
+        return self._acall(spec, session, policy)
+
+    async def _acall(
+        self, spec: RequestSpec, session: aiohttp.ClientSession | None, policy: RetryPolicy | None
+    ) -> ApiResponse:
         from airflow_provider_avatar.transport.aio import AsyncTransport, shared_session
 
         endpoint = self._endpoint_for(await self.aconfig())

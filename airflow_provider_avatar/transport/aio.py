@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import functools
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -76,12 +76,19 @@ class AsyncTransport:
         self.session = session
         self._timeout = _timeout(endpoint.connect_timeout, endpoint.read_timeout)
 
-    async def call(self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True) -> ApiResponse:
+    def call(
+        self, spec: RequestSpec, *, policy: RetryPolicy | None = None, check: bool = True
+    ) -> Awaitable[ApiResponse]:
+        """Send ``spec`` (``await transport.call(...)``); not a coroutine itself, so a single attempt
+        is the attempt's own coroutine, without one around it."""
         policy = policy or self.endpoint.policy
         if policy.max_attempts <= 1:
             # A trigger's poll: its loop does the backing off. Building tenacity's retry state
             # for a single attempt cost ~10% of the CPU per poll at 5,000 waits (benchmarks/).
-            return await self._attempt(spec, check)
+            return self._attempt(spec, check)
+        return self._retried(spec, policy, check)
+
+    async def _retried(self, spec: RequestSpec, policy: RetryPolicy, check: bool) -> ApiResponse:
         adapter = TenacityAdapter(policy, idempotent=spec.idempotent)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(adapter.policy.max_attempts),

@@ -431,8 +431,11 @@ class Poller:
 def _budget(entries: list[_Entry]) -> float:
     """Seconds a read may take: until the earliest deadline among its waits, plus one interval,
     so that no rate-limit queue or slow answer moves a deadline by more than that."""
-    now = clock().time()
-    return min(max(0.0, e.waiter.deadline - now) + e.waiter.poll_interval for e in entries)
+    now, budget = clock().time(), float("inf")
+    for entry in entries:  # a loop, not min() over a generator: this runs for every read
+        waiter = entry.waiter
+        budget = min(budget, max(0.0, waiter.deadline - now) + waiter.poll_interval)
+    return budget
 
 
 def _for_task(exc: Exception, remote_task_id: str) -> Exception:
