@@ -308,14 +308,16 @@ class Poller:
     # -- reading -------------------------------------------------------------------------------
     async def _work(self) -> None:
         """Send queued reads one after the other; between them, wait idle until the poller ends."""
+        me = asyncio.current_task()
+        assert me is not None
         while not self._closing:
             while self._ready:
                 remote_task_id, job = self._ready.popleft()
                 try:
                     if remote_task_id is None:
-                        await self._read_list(job)
+                        await self._read_list(job, me)
                     else:
-                        await self._read(remote_task_id, job)
+                        await self._read(remote_task_id, job, me)
                 except Exception as exc:  # a bug: end the waits of this read with it rather than hang them
                     for entries in job.values() if remote_task_id is None else [job]:
                         self._resolve(entries, exc)
@@ -325,9 +327,9 @@ class Poller:
             self._idle.append(wake)
             await wake
 
-    async def _read(self, remote_task_id: str, entries: list[_Entry]) -> None:
+    async def _read(self, remote_task_id: str, entries: list[_Entry], task: asyncio.Task[Any]) -> None:
         budget = _budget(entries)
-        task = self._start_read(budget)
+        self._start_read(task, budget)
         try:
             hook = self.hook()
             outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
@@ -346,8 +348,8 @@ class Poller:
             del self._reading[task]
         self._resolve(entries, outcome)
 
-    async def _read_list(self, batch: dict[str, list[_Entry]]) -> None:
-        task = self._start_read(min(_budget(entries) for entries in batch.values()))
+    async def _read_list(self, batch: dict[str, list[_Entry]], task: asyncio.Task[Any]) -> None:
+        self._start_read(task, min(_budget(entries) for entries in batch.values()))
         try:
             hook = self.hook()
             spec = hook.protocol.build_list_request()
@@ -373,18 +375,15 @@ class Poller:
         self._spawn()
 
     # -- read budgets ------------------------------------------------------------------------------
-    def _start_read(self, budget: float) -> asyncio.Task[Any]:
-        """Note that the calling worker's read must end within ``budget`` seconds; it is cancelled
-        (and the read fails with "no answer") if it has not. Returns the worker's task."""
-        task = asyncio.current_task()
-        assert task is not None
+    def _start_read(self, task: asyncio.Task[Any], budget: float) -> None:
+        """Note that the read of this worker (``task``) must end within ``budget`` seconds; it is
+        cancelled (and the read fails with "no answer") if it has not."""
         end = clock().time() + budget
         self._reading[task] = end
         if end < self._expiry_at:
             if self._expiry is not None:
                 self._expiry.cancel()
             self._expiry, self._expiry_at = clock().call_later(budget, self._expire), end
-        return task
 
     def _expire(self) -> None:
         """Cancel every read past its budget, then sleep until the next budget of a read in flight
