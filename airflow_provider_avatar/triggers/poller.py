@@ -139,8 +139,12 @@ class Poller:
         self._expiry_at = float("inf")
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._wake: asyncio.Future[Any] | None = None
+        #: The scheduler is a timer, not a task: it fires at the earliest due time (``_wake_at``;
+        #: -inf while it dispatches) and queues the reads (a task woken per due time cost a
+        #: future and a task switch more per read). ``_done`` ends ``_run`` with the last wait.
+        self._timer: Timer | None = None
         self._wake_at = float("inf")
+        self._done: asyncio.Future[Any] | None = None
 
     # -- waits -----------------------------------------------------------------------------------
     def add(self, waiter: Waiter) -> asyncio.Future[Any]:
@@ -164,8 +168,8 @@ class Poller:
             self._waits.pop(remote_task_id, None)
         if not future.done():
             future.cancel()
-        if not self._waits:
-            self._wake_up()  # the scheduler ends
+        if not self._waits and self._done is not None and not self._done.done():
+            self._done.set_result(None)  # the poller ends
 
     @property
     def waiting(self) -> int:
@@ -180,39 +184,42 @@ class Poller:
             entry.key, entry.queued = entry.due, True
             heapq.heappush(self._heap, entry)
         if entry.due < self._wake_at:
-            self._wake_up()
+            self._arm(entry.due)
 
     def _pop(self) -> _Entry:
         entry = heapq.heappop(self._heap)
         entry.queued = False
         return entry
 
-    def _wake_up(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+    def _arm(self, at: float) -> None:
+        """Set the scheduler's timer to fire at ``at``."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._wake_at = at
+        self._timer = clock().call_later(max(0.0, at - clock().time()), self._tick)
 
     # -- scheduling --------------------------------------------------------------------------------
     async def _run(self) -> None:
+        """Hold the session while there are waits; the timer (:meth:`_tick`) does the scheduling."""
         from airflow_provider_avatar.transport.aio import shared_session
 
         try:
             async with shared_session() as session:
                 self._session = session
-                while self._waits:
-                    try:
-                        self._dispatch(clock().time())
-                    except Exception as exc:  # a bug: end every wait with it rather than hang them
-                        self._fail_all(exc)
-                        continue
-                    await self._sleep()
+                while self._waits:  # again if a wait came between the last one's end and now
+                    self._done = clock().future()
+                    self._tick()
+                    if self._waits:
+                        await self._done
                 self._forget()  # before the session closes: a wait that comes now makes a new poller
         except Exception as exc:
             self._fail_all(exc)
         finally:
             self._forget()
             self._closing = True
-            if self._expiry is not None:
-                self._expiry.cancel()
+            for timer in (self._timer, self._expiry):
+                if timer is not None:
+                    timer.cancel()
             for wake in self._idle:
                 if not wake.done():
                     wake.set_result(None)
@@ -227,26 +234,26 @@ class Poller:
         for entries in list(self._waits.values()):
             self._resolve(list(entries), exc)
 
-    async def _sleep(self) -> None:
-        """Until the earliest due time, or until a wait due earlier (or the last removal) wakes us."""
+    def _tick(self) -> None:
+        """The scheduler: queue a read for every due wait, then set the timer to the next due time."""
+        if self._timer is not None:
+            self._timer.cancel()  # called directly (the first time) rather than by the timer
+        self._timer, self._wake_at = None, float("-inf")  # waits queued meanwhile do not re-arm it
+        if self._session is None or self._closing:
+            self._wake_at = float("inf")  # not started yet: _run ticks once it has the session
+            return
+        try:
+            self._dispatch(clock().time())
+        except Exception as exc:  # a bug: end every wait with it rather than hang them
+            self._fail_all(exc)
         heap = self._heap
         while heap and heap[0].key != heap[0].due:  # queued earlier than it is now due, or not at all
             entry = self._pop()
             if entry.due != float("inf"):
                 self._push(entry)
-        if not self._waits:
-            return
-        wake = self._wake = clock().future()
-        self._wake_at = heap[0].key if heap else float("inf")
-        timer: Timer | None = None
-        if heap:
-            timer = clock().call_later(max(0.0, self._wake_at - clock().time()), self._wake_up)
-        try:
-            await wake
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self._wake, self._wake_at = None, float("inf")
+        self._wake_at = float("inf")
+        if heap and self._waits:
+            self._arm(heap[0].key)
 
     def _dispatch(self, now: float) -> None:
         """Queue a read for every due wait; waits of the same task (of any listed task) ride along."""
