@@ -203,3 +203,29 @@ async def test_a_poller_that_cannot_start_ends_its_waits_instead_of_hanging(
     (event,) = await collect_events(make_trigger(task_id), limit=5.0)
     assert (event["status"], event["reason"], event["error_type"]) == ("error", "polling_error", "RuntimeError")
     assert _pollers() == {}
+
+
+async def test_a_read_without_an_answer_ends_at_its_budget(
+    scenext_conn: Simulator, fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A status read that never answers is given up one interval after the wait's deadline; the
+    wait then ends with its timeout, and the same poller's other waits go on being read."""
+    from airflow_provider_avatar.hooks.scenext import ScenextHook
+
+    hung, fine = (scenext_conn.scenext.add_task(duration=60) for _ in range(2))  # type: ignore[attr-defined]
+    real = ScenextHook.aget_status
+
+    async def hangs_for_one(self: ScenextHook, remote_task_id: str, **kwargs: Any) -> Any:
+        if remote_task_id == hung:
+            await fake_clock.asleep(10_000)  # a server that never answers (and a read timeout that never fires)
+        return await real(self, remote_task_id, **kwargs)
+
+    monkeypatch.setattr(ScenextHook, "aget_status", hangs_for_one)
+    started = fake_clock.time()
+    other = asyncio.ensure_future(collect_events(make_trigger(fine, poll_interval=0.5, timeout=3.0)))
+    (event,) = await collect_events(make_trigger(hung, poll_interval=0.5, timeout=1.0))
+    assert event["status"] == "timeout"
+    assert fake_clock.time() - started == pytest.approx(1.5)  # the deadline plus one interval
+    (late,) = await other
+    assert late["status"] == "timeout"
+    assert [t for t, i in _reads(scenext_conn, started) if i == fine][-1] == pytest.approx(3.0)

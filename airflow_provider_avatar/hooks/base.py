@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ from airflow_provider_avatar.transport.policy import RetryPolicy
 if TYPE_CHECKING:
     import aiohttp
 
+    from airflow_provider_avatar.transport.aio import AsyncTransport
     from airflow_provider_avatar.transport.endpoint import Endpoint
     from airflow_provider_avatar.transport.sync import SyncTransport
 
@@ -143,6 +144,8 @@ class AvatarBaseHook(BaseHook):
         self._config_read: asyncio.Future[HookConfig] | None = None
         self._endpoint: Endpoint | None = None
         self._sync: SyncTransport | None = None
+        #: The async transport of the session last used (a triggerer's poller passes the same one).
+        self._async: AsyncTransport | None = None
         #: Called with the action just before a create leaves (after its input was checked): the
         #: operators' submit guard records there that this try may have sent it.
         self.before_submit: Callable[[str], None] | None = None
@@ -331,15 +334,29 @@ class AvatarBaseHook(BaseHook):
                 f"({exc.detail}); not retried so no second task is created: check the service before re-running",
             ) from exc
 
-    async def acall(
+    def acall(
         self, spec: RequestSpec, *, session: aiohttp.ClientSession | None = None, policy: RetryPolicy | None = None
+    ) -> Awaitable[ApiResponse]:
+        """Send a request from a coroutine (``await hook.acall(...)``) over ``session``, or else the
+        loop's shared aiohttp session.
+
+        Not a coroutine function itself: a poller's read (its session, the transport built) goes
+        straight to the transport's coroutine, one coroutine less on every poll.
+        """
+        transport = self._async
+        if session is not None and transport is not None and transport.session is session:
+            return transport.call(spec, policy=policy)
+        return self._acall(spec, session, policy)
+
+    async def _acall(
+        self, spec: RequestSpec, session: aiohttp.ClientSession | None, policy: RetryPolicy | None
     ) -> ApiResponse:
-        """Send a request from a coroutine over the loop's shared aiohttp session."""
         from airflow_provider_avatar.transport.aio import AsyncTransport, shared_session
 
         endpoint = self._endpoint_for(await self.aconfig())
         if session is not None:
-            return await AsyncTransport(endpoint, session).call(spec, policy=policy)
+            transport = self._async = AsyncTransport(endpoint, session)
+            return await transport.call(spec, policy=policy)
         async with shared_session() as leased:
             return await AsyncTransport(endpoint, leased).call(spec, policy=policy)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,18 +14,23 @@ from airflow_provider_avatar.transport.policy import RetryPolicy
 from airflow_provider_avatar.transport.ratelimit import RateLimiter, RateLimits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreparedRequest:
     method: str
     url: str
-    params: dict[str, str]
+    params: Mapping[str, str]
     json: Any
-    headers: dict[str, str] = field(repr=False)
+    #: Read-only: requests of an unsigned service share one headers dict.
+    headers: Mapping[str, str] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """A service's API origin plus what it takes to talk to it (no I/O objects here)."""
+    """A service's API origin plus what it takes to talk to it (no I/O objects here).
+
+    What does not change between requests is worked out once: the base URL to join paths to
+    and, for a service whose authorisation does not sign each request (Bearer), its headers.
+    """
 
     protocol: ServiceProtocol
     base_url: str
@@ -33,6 +39,22 @@ class Endpoint:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    _root: str = field(init=False, repr=False, compare=False)
+    #: What the protocol's authorisation adds to every request when it does not sign each one
+    #: (Bearer), else ``None``; and the headers of a request that has none of its own.
+    _auth_headers: Mapping[str, str] | None = field(init=False, repr=False, compare=False)
+    _plain_headers: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_root", self.base_url.rstrip("/") + "/")
+        auth: Mapping[str, str] | None = None
+        if type(self.protocol).authorize is ServiceProtocol.authorize:
+            # The default authorisation adds the same headers to every request (no time, no
+            # nonce): ask it once, with an empty request, instead of on every poll.
+            blank = RequestSpec(action="", method="GET", path="")
+            auth = dict(self.protocol.authorize(blank, self.credentials, now=0.0, nonce="").headers)
+        object.__setattr__(self, "_auth_headers", auth)
+        object.__setattr__(self, "_plain_headers", {"Accept": "application/json", **(auth or {})})
 
     @property
     def service(self) -> str:
@@ -44,14 +66,16 @@ class Endpoint:
 
     def prepare(self, spec: RequestSpec) -> PreparedRequest:
         """Sign one attempt: signed services need a fresh nonce and timestamp every time."""
-        if type(self.protocol).authorize is ServiceProtocol.authorize:
-            now, nonce = 0.0, ""  # Bearer uses neither: no entropy read on every poll
+        auth = self._auth_headers
+        if auth is not None:
+            signed = spec
+            # The same merge as below: the request's own headers, then the credentials.
+            headers = {"Accept": "application/json", **spec.headers, **auth} if spec.headers else self._plain_headers
         else:
-            now, nonce = clock().time(), secrets.token_hex(8)
-        signed = self.protocol.authorize(spec, self.credentials, now=now, nonce=nonce)
-        url = self.base_url.rstrip("/") + "/" + signed.path.lstrip("/") if signed.path else self.base_url
-        headers = {"Accept": "application/json", **signed.headers}
-        return PreparedRequest(signed.method, url, dict(signed.params), signed.json, headers)
+            signed = self.protocol.authorize(spec, self.credentials, now=clock().time(), nonce=secrets.token_hex(8))
+            headers = {"Accept": "application/json", **signed.headers}
+        url = self._root + signed.path.lstrip("/") if signed.path else self.base_url
+        return PreparedRequest(signed.method, url, signed.params, signed.json, headers)
 
     def throttled(self, spec: RequestSpec) -> AvatarRateLimitedError:
         """The error for a caller whose turn (rate limit or a 429 pause) is beyond the retry cap."""
@@ -73,10 +97,13 @@ class Endpoint:
         return err
 
     def finish(
-        self, spec: RequestSpec, status: int, headers: dict[str, str], body: bytes, *, check: bool = True
+        self, spec: RequestSpec, status: int, headers: Mapping[str, str], body: bytes, *, check: bool = True
     ) -> ApiResponse:
-        """Classify an answer; a 429 pauses every caller of this connection for its Retry-After."""
-        response = ApiResponse(status=status, headers={k.lower(): v for k, v in headers.items()}, body=body)
+        """Classify an answer; a 429 pauses every caller of this connection for its Retry-After.
+
+        ``headers`` is the client's case-insensitive mapping, kept as it is (no copy per poll).
+        """
+        response = ApiResponse(status=status, headers=headers, body=body)
         if not check:
             return response
         try:

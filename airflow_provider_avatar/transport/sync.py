@@ -64,4 +64,4 @@ class SyncTransport:
             body = resp.content
         except requests.RequestException as exc:
             raise endpoint.network_error(spec, exc, sent=not _never_sent(exc)) from None
-        return endpoint.finish(spec, resp.status_code, dict(resp.headers), body, check=check)
+        return endpoint.finish(spec, resp.status_code, resp.headers, body, check=check)

@@ -58,12 +58,17 @@ _POLLERS = weakref.WeakKeyDictionary()
 def shared_hook(service: str, conn_id: str) -> AvatarBaseHook:
     """The hook every read of this event loop uses for ``(service, conn_id)``: one connection
     read and one set of request objects for thousands of waits."""
+    return _shared_hook_entry(service, conn_id)[1]
+
+
+def _shared_hook_entry(service: str, conn_id: str) -> tuple[float, AvatarBaseHook]:
+    """:func:`shared_hook` with the monotonic time it was built."""
     hooks = _HOOKS.setdefault(asyncio.get_running_loop(), {})
     now = clock().monotonic()
     entry = hooks.get((service, conn_id))
     if entry is None or now - entry[0] > HOOK_TTL:
         entry = hooks[(service, conn_id)] = (now, make_hook(service, conn_id))
-    return entry[1]
+    return entry
 
 
 def poller_for(service: str, conn_id: str) -> Poller:
@@ -121,10 +126,25 @@ class Poller:
         #: Reads to send: (remote task id, entries), or (None, {id: entries}) for a list read.
         self._ready: deque[tuple[str | None, Any]] = deque()
         self._workers: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak references
+        #: Wake-up futures of workers waiting for reads. Workers live as long as the poller: a
+        #: task per read cost ~4% of a poll's CPU.
+        self._idle: list[asyncio.Future[Any]] = []
+        self._closing = False
+        self._hook: tuple[float, AvatarBaseHook] | None = None  # (built at, hook): see hook()
+        #: Reads in flight (worker task -> the time its budget ends) and one timer for all of
+        #: them, at the earliest end: a timeout per read cost ~5% of a poll's CPU (see _expire).
+        self._reading: dict[asyncio.Task[Any], float] = {}
+        self._overdue: set[asyncio.Task[Any]] = set()
+        self._expiry: Timer | None = None
+        self._expiry_at = float("inf")
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._wake: asyncio.Future[Any] | None = None
+        #: The scheduler is a timer, not a task: it fires at the earliest due time (``_wake_at``;
+        #: -inf while it dispatches) and queues the reads (a task woken per due time cost a
+        #: future and a task switch more per read). ``_done`` ends ``_run`` with the last wait.
+        self._timer: Timer | None = None
         self._wake_at = float("inf")
+        self._done: asyncio.Future[Any] | None = None
 
     # -- waits -----------------------------------------------------------------------------------
     def add(self, waiter: Waiter) -> asyncio.Future[Any]:
@@ -148,8 +168,8 @@ class Poller:
             self._waits.pop(remote_task_id, None)
         if not future.done():
             future.cancel()
-        if not self._waits:
-            self._wake_up()  # the scheduler ends
+        if not self._waits and self._done is not None and not self._done.done():
+            self._done.set_result(None)  # the poller ends
 
     @property
     def waiting(self) -> int:
@@ -164,36 +184,46 @@ class Poller:
             entry.key, entry.queued = entry.due, True
             heapq.heappush(self._heap, entry)
         if entry.due < self._wake_at:
-            self._wake_up()
+            self._arm(entry.due)
 
     def _pop(self) -> _Entry:
         entry = heapq.heappop(self._heap)
         entry.queued = False
         return entry
 
-    def _wake_up(self) -> None:
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
+    def _arm(self, at: float) -> None:
+        """Set the scheduler's timer to fire at ``at``."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._wake_at = at
+        self._timer = clock().call_later(max(0.0, at - clock().time()), self._tick)
 
     # -- scheduling --------------------------------------------------------------------------------
     async def _run(self) -> None:
+        """Hold the session while there are waits; the timer (:meth:`_tick`) does the scheduling."""
         from airflow_provider_avatar.transport.aio import shared_session
 
         try:
             async with shared_session() as session:
                 self._session = session
-                while self._waits:
-                    try:
-                        self._dispatch(clock().time())
-                    except Exception as exc:  # a bug: end every wait with it rather than hang them
-                        self._fail_all(exc)
-                        continue
-                    await self._sleep()
+                while self._waits:  # again if a wait came between the last one's end and now
+                    self._done = clock().future()
+                    self._tick()
+                    if self._waits:
+                        await self._done
                 self._forget()  # before the session closes: a wait that comes now makes a new poller
         except Exception as exc:
             self._fail_all(exc)
         finally:
             self._forget()
+            self._closing = True
+            for timer in (self._timer, self._expiry):
+                if timer is not None:
+                    timer.cancel()
+            for wake in self._idle:
+                if not wake.done():
+                    wake.set_result(None)
+            self._idle.clear()
 
     def _forget(self) -> None:
         pollers = _POLLERS.get(asyncio.get_running_loop(), {})
@@ -204,26 +234,26 @@ class Poller:
         for entries in list(self._waits.values()):
             self._resolve(list(entries), exc)
 
-    async def _sleep(self) -> None:
-        """Until the earliest due time, or until a wait due earlier (or the last removal) wakes us."""
+    def _tick(self) -> None:
+        """The scheduler: queue a read for every due wait, then set the timer to the next due time."""
+        if self._timer is not None:
+            self._timer.cancel()  # called directly (the first time) rather than by the timer
+        self._timer, self._wake_at = None, float("-inf")  # waits queued meanwhile do not re-arm it
+        if self._session is None or self._closing:
+            self._wake_at = float("inf")  # not started yet: _run ticks once it has the session
+            return
+        try:
+            self._dispatch(clock().time())
+        except Exception as exc:  # a bug: end every wait with it rather than hang them
+            self._fail_all(exc)
         heap = self._heap
         while heap and heap[0].key != heap[0].due:  # queued earlier than it is now due, or not at all
             entry = self._pop()
             if entry.due != float("inf"):
                 self._push(entry)
-        if not self._waits:
-            return
-        wake = self._wake = clock().future()
-        self._wake_at = heap[0].key if heap else float("inf")
-        timer: Timer | None = None
-        if heap:
-            timer = clock().call_later(max(0.0, self._wake_at - clock().time()), self._wake_up)
-        try:
-            await wake
-        finally:
-            if timer is not None:
-                timer.cancel()
-            self._wake, self._wake_at = None, float("inf")
+        self._wake_at = float("inf")
+        if heap and self._waits:
+            self._arm(heap[0].key)
 
     def _dispatch(self, now: float) -> None:
         """Queue a read for every due wait; waits of the same task (of any listed task) ride along."""
@@ -260,32 +290,59 @@ class Poller:
         return taken
 
     def _spawn(self) -> None:
+        """Put a worker on each queued read: idle ones first, then new ones up to MAX_IN_FLIGHT."""
+        wanted = len(self._ready)
+        while wanted and self._idle:
+            wake = self._idle.pop()
+            if not wake.done():
+                wake.set_result(None)
+                wanted -= 1
         loop = asyncio.get_running_loop()
-        while self._ready and len(self._workers) < MAX_IN_FLIGHT:
+        while wanted and len(self._workers) < MAX_IN_FLIGHT:
             worker = loop.create_task(self._work())
             self._workers.add(worker)
             worker.add_done_callback(self._workers.discard)
+            wanted -= 1
+
+    def hook(self) -> AvatarBaseHook:
+        """The loop's shared hook for this connection (:func:`shared_hook`), looked up again only
+        once it may have expired."""
+        entry = self._hook
+        if entry is None or clock().monotonic() - entry[0] > HOOK_TTL:
+            entry = self._hook = _shared_hook_entry(self.service, self.conn_id)
+        return entry[1]
 
     # -- reading -------------------------------------------------------------------------------
     async def _work(self) -> None:
-        while self._ready:
-            remote_task_id, job = self._ready.popleft()
-            try:
-                if remote_task_id is None:
-                    await self._read_list(job)
-                else:
-                    await self._read(remote_task_id, job)
-            except Exception as exc:  # a bug: end the waits of this read with it rather than hang them
-                for entries in job.values() if remote_task_id is None else [job]:
-                    self._resolve(entries, exc)
+        """Send queued reads one after the other; between them, wait idle until the poller ends."""
+        me = asyncio.current_task()
+        assert me is not None
+        while not self._closing:
+            while self._ready:
+                remote_task_id, job = self._ready.popleft()
+                try:
+                    if remote_task_id is None:
+                        await self._read_list(job, me)
+                    else:
+                        await self._read(remote_task_id, job, me)
+                except Exception as exc:  # a bug: end the waits of this read with it rather than hang them
+                    for entries in job.values() if remote_task_id is None else [job]:
+                        self._resolve(entries, exc)
+            if self._closing:
+                return
+            wake = clock().future()
+            self._idle.append(wake)
+            await wake
 
-    async def _read(self, remote_task_id: str, entries: list[_Entry]) -> None:
+    async def _read(self, remote_task_id: str, entries: list[_Entry], task: asyncio.Task[Any]) -> None:
         budget = _budget(entries)
+        self._start_read(task, budget)
         try:
-            hook = shared_hook(self.service, self.conn_id)
-            async with clock().timeout(budget):
-                outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
-        except TimeoutError:
+            hook = self.hook()
+            outcome: Any = await hook.aget_status(remote_task_id, session=self._session, policy=_ONE_ATTEMPT)
+        except asyncio.CancelledError:
+            if not self._timed_out(task):
+                raise
             outcome = AvatarTransientError(
                 f"no answer within {budget:.1f}s",
                 service=self.service,
@@ -294,23 +351,28 @@ class Poller:
             )
         except Exception as exc:  # AvatarError: each wait decides; anything else ends them as a bug
             outcome = exc
+        finally:
+            del self._reading[task]
         self._resolve(entries, outcome)
 
-    async def _read_list(self, batch: dict[str, list[_Entry]]) -> None:
-        budget = min(_budget(entries) for entries in batch.values())
+    async def _read_list(self, batch: dict[str, list[_Entry]], task: asyncio.Task[Any]) -> None:
+        self._start_read(task, min(_budget(entries) for entries in batch.values()))
         try:
-            hook = shared_hook(self.service, self.conn_id)
+            hook = self.hook()
             spec = hook.protocol.build_list_request()
             assert spec is not None  # self.lists
-            async with clock().timeout(budget):
-                answer = await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT)
+            answer = await hook.acall(spec, session=self._session, policy=_ONE_ATTEMPT)
             listed = hook.protocol.parse_list(answer)
-        except TimeoutError:
+        except asyncio.CancelledError:
+            if not self._timed_out(task):
+                raise
             listed = {}  # each task is asked on its own, within its own budget
         except Exception as exc:
             for remote_task_id, entries in batch.items():
                 self._resolve(entries, _for_task(exc, remote_task_id))
             return
+        finally:
+            del self._reading[task]
         for remote_task_id, entries in batch.items():
             status = listed.get(remote_task_id)
             if status is None:
@@ -318,6 +380,38 @@ class Poller:
             else:
                 self._resolve(entries, status)
         self._spawn()
+
+    # -- read budgets ------------------------------------------------------------------------------
+    def _start_read(self, task: asyncio.Task[Any], budget: float) -> None:
+        """Note that the read of this worker (``task``) must end within ``budget`` seconds; it is
+        cancelled (and the read fails with "no answer") if it has not."""
+        end = clock().time() + budget
+        self._reading[task] = end
+        if end < self._expiry_at:
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self._expiry, self._expiry_at = clock().call_later(budget, self._expire), end
+
+    def _expire(self) -> None:
+        """Cancel every read past its budget, then sleep until the next budget of a read in flight
+        ends. Reads normally end long before their budget, so this timer seldom fires."""
+        now, self._expiry, self._expiry_at = clock().time(), None, float("inf")
+        for task, end in self._reading.items():
+            if end <= now:
+                if task not in self._overdue:
+                    self._overdue.add(task)
+                    task.cancel()  # the worker is suspended inside its read: the read gets the error
+            elif end < self._expiry_at:
+                self._expiry_at = end
+        if self._reading and self._expiry_at != float("inf"):
+            self._expiry = clock().call_later(self._expiry_at - now, self._expire)
+
+    def _timed_out(self, task: asyncio.Task[Any]) -> bool:
+        """Was this cancellation of a read its budget's (not the poller's or the loop's)?"""
+        if task not in self._overdue:
+            return False
+        self._overdue.discard(task)
+        return task.uncancel() == 0
 
     def _resolve(self, entries: list[_Entry], outcome: Any) -> None:
         """Hand one read's outcome to each wait; end it or schedule its next poll."""
@@ -343,8 +437,11 @@ class Poller:
 def _budget(entries: list[_Entry]) -> float:
     """Seconds a read may take: until the earliest deadline among its waits, plus one interval,
     so that no rate-limit queue or slow answer moves a deadline by more than that."""
-    now = clock().time()
-    return min(max(0.0, e.waiter.deadline - now) + e.waiter.poll_interval for e in entries)
+    now, budget = clock().time(), float("inf")
+    for entry in entries:  # a loop, not min() over a generator: this runs for every read
+        waiter = entry.waiter
+        budget = min(budget, max(0.0, waiter.deadline - now) + waiter.poll_interval)
+    return budget
 
 
 def _for_task(exc: Exception, remote_task_id: str) -> Exception:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -30,6 +31,9 @@ from airflow_provider_avatar.waiting import (
 )
 
 _imported: set[str] = set()
+#: The import in progress per event loop and service: the waits that start meanwhile share it.
+_importing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[None]]]
+_importing = weakref.WeakKeyDictionary()
 
 
 def _import_poll_modules(service: str) -> None:
@@ -42,10 +46,21 @@ async def import_off_loop(service: str) -> None:
 
     The triggerer imports a trigger's module on its event loop, and these imports took 0.25-0.6 s
     on a busy machine: every trigger of the triggerer stalled on the first one of this provider.
+    Triggers that start while the import runs wait for that one import (not a thread each), and
+    all resume together, so they reach the poller in the same turn of the loop.
     """
-    if service not in _imported:
-        await asyncio.to_thread(_import_poll_modules, service)
-        _imported.add(service)
+    if service in _imported:
+        return
+    pending = _importing.setdefault(asyncio.get_running_loop(), {})
+    task = pending.get(service)
+    if task is None:
+        task = pending[service] = asyncio.ensure_future(asyncio.to_thread(_import_poll_modules, service))
+    try:
+        await asyncio.shield(task)  # a cancelled wait leaves the import to the others
+    finally:
+        if task.done() and pending.get(service) is task:
+            del pending[service]  # done, or failed: the next wait tries again
+    _imported.add(service)
 
 
 class AvatarTaskTrigger(BaseTrigger):
