@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_avatar.testing.simulator import Simulator
@@ -77,16 +76,7 @@ async def case_ids(sim: Simulator, waits: int, distinct: int = 10) -> dict[str, 
 
 async def case_zego(sim: Simulator, waits: int, seconds: float) -> dict[str, Any]:
     zego = sim.zego  # type: ignore[attr-defined]
-    counts: Counter[str] = Counter()
-
-    def counting(action: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        def count(*args: Any) -> Any:
-            counts[action] += 1
-            return handler(*args)
-
-        return count
-
-    zego._handlers = {action: counting(action, h) for action, h in zego._handlers.items()}
+    before = Counter(zego.answered)
     ids = [zego.add_stream(created_at=time.time() - 5) for _ in range(waits)]
     triggers = [_trigger("zego", task_id, ["STOPPED"], ["FAILED"]) for task_id in ids]
     events: list[Any] = []
@@ -95,6 +85,7 @@ async def case_zego(sim: Simulator, waits: int, seconds: float) -> dict[str, Any
     for run in runs:
         run.cancel()
     await asyncio.gather(*runs, return_exceptions=True)
+    counts = zego.answered - before
     intervals = seconds / INTERVAL
     return {
         "case": "zego",

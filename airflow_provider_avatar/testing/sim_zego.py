@@ -19,7 +19,7 @@ import itertools
 import json
 import re
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -201,6 +201,8 @@ class ZegoSim(ServiceSim):
         self.created_bodies: list[dict[str, Any]] = []
         self.stop_calls = 0
         self.throttled = 0
+        #: Actions answered (past the gateway's checks and rate limit), by name, for assertions and benchmarks.
+        self.answered: Counter[str] = Counter()
         #: Task id -> time before which its status answers a Status the client does not know (9).
         self.unknown_until: dict[str, float] = {}
         #: The next N creates are refused as invalid (400000001).
@@ -231,6 +233,7 @@ class ZegoSim(ServiceSim):
         self.created_bodies.clear()
         self.stop_calls = 0
         self.throttled = 0
+        self.answered.clear()
         self.unknown_until.clear()
         self.refuse_creates = 0
         self._defaults()
@@ -411,6 +414,7 @@ class ZegoSim(ServiceSim):
                 body = None
             if not isinstance(body, dict):
                 return self._answer(BAD_BODY, "failed to read the request body: a JSON object is required")
+        self.answered[action] += 1
         try:
             data = self._handlers[action](body, now)
         except _Reject as exc:
