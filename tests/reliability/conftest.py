@@ -26,11 +26,14 @@ from airflow.sdk.bases.hook import BaseHook
 from airflow_provider_avatar.clock import current
 from airflow_provider_avatar.exceptions import AvatarError, AvatarNotFoundError
 from airflow_provider_avatar.hooks.base import AvatarBaseHook
+from airflow_provider_avatar.protocols.base import RequestSpec
 from airflow_provider_avatar.sensors.base import AvatarTaskSensor
 from airflow_provider_avatar.services import SERVICES, Service, hook_class
 from airflow_provider_avatar.status import TaskState
 from airflow_provider_avatar.testing.clock import FakeClock
 from airflow_provider_avatar.testing.simulator import NEVER_ISSUED_ID, RequestRecord, ServiceSim, Simulator
+from airflow_provider_avatar.transport.sdk import SdkTransport
+from airflow_provider_avatar.transport.sync import SyncTransport
 from airflow_provider_avatar.triggers.task_status import AvatarTaskTrigger
 from tests.conftest import SENTINELS
 
@@ -135,6 +138,24 @@ class Svc:
     def writes(self) -> list[RequestRecord]:
         """Requests that were not status reads: creates, drives, stops."""
         return [r for r in self.requests() if not r.read]
+
+    def record_sends(self) -> list[RequestSpec]:
+        """From now on, every request the sync hooks put on the wire (each attempt, SDK ones included).
+
+        The client's side of a count: a request whose caller gave up before the simulator's loop
+        reached it may never be seen there (aiohttp drops what a closed connection had sent), so a
+        lower bound on "sent" is only deterministic here.
+        """
+        sent: list[RequestSpec] = []
+        for cls in (SyncTransport, SdkTransport):
+            original = cls.__dict__["_attempt"]
+
+            def attempt(self: Any, spec: RequestSpec, check: bool, _original: Any = original) -> Any:
+                sent.append(spec)
+                return _original(self, spec, check)
+
+            self.monkeypatch.setattr(cls, "_attempt", attempt)
+        return sent
 
     def expected(self, history: str) -> tuple[str, Any]:
         """What a default wait ends in for ``history``: ``("ok", state)`` or ``("error", class name)``."""
