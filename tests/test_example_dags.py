@@ -113,7 +113,8 @@ def test_trtc_example_runs_green_and_leaves_no_ingest(
     monkeypatch.setenv("AVATAR_EXAMPLE_POLL_INTERVAL", "0.2")
     trtc = trtc_conn.services["trtc"]
     dag = _dagbag().get_dag("example_trtc_stream_ingest")  # type: ignore[attr-defined]
-    run = dag.test(run_conf={"stream_url": "https://media.test/intro.mp4?sim_seconds=1.5"})
+    # live for two status reads (one per wait), however slow the machine; then it has played
+    run = dag.test(run_conf={"stream_url": "https://media.test/intro.mp4?sim_reads=2"})
     assert run.state == "success", logs()[-3000:]
     assert set(_trtc_states(run).values()) == {"success"}
     xcoms = {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in run.get_task_instances()}

@@ -447,6 +447,18 @@ def test_lifecycle(
     assert trtc(sim).task(task_id).end_reason == reason
 
 
+def test_sim_reads_plays_until_that_many_reads_saw_it_live_however_long_they_take(
+    sim: Simulator, clock: FakeClock
+) -> None:
+    """What a test running in real time uses: no read can miss the live window on a slow machine."""
+    task_id = start(sim, "https://m.example/a.mp4?sim_reads=2&sim_seconds=1")
+    assert status(sim, task_id) == "NotExist"  # still starting: does not count
+    clock.advance(3600)
+    assert [status(sim, task_id) for _ in range(3)] == ["InProgress", "InProgress", "NotExist"]
+    assert trtc(sim).task(task_id).end_reason == "media"
+    assert error(sim, "StopStreamIngest", {"SdkAppId": APP, "TaskId": task_id}) == "FailedOperation.TaskFinished"
+
+
 def test_stop_ends_at_once_and_a_second_stop_is_task_not_exist(sim: Simulator, clock: FakeClock) -> None:
     task_id = start(sim, RepeatNum=-1)
     clock.advance(1)

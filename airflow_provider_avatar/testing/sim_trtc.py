@@ -10,7 +10,9 @@ or ``{"Response": {"Error": {"Code", "Message"}, "RequestId"}}``.
 A task's lifecycle is computed lazily from the simulator clock on every read (no background work):
 ``NotExist`` for ``start_delay`` s, then ``InProgress`` until the media ends, then ``NotExist``. The media
 plays ``media_seconds`` (a ``sim_seconds=N`` query parameter of the StreamUrl overrides it) ``RepeatNum``
-times; ``RepeatNum`` -1 loops until ``MaxDuration`` minutes (or a stop, without one). A StreamUrl
+times; ``RepeatNum`` -1 loops until ``MaxDuration`` minutes (or a stop, without one). ``sim_reads=N``
+instead plays until N Describe reads have answered ``InProgress``, and the next read finds it ended: a
+test running in real time sees it live however slow the machine is. A StreamUrl
 containing ``stall`` stops sending after its media and the task ends ``IdleTimeout`` s later
 (``adaptive_idle_timeout`` when unset). A StreamUrl containing ``broken`` is accepted (TaskId returned)
 but never ingests: ``NotExist`` throughout, as TRTC answers for a failed pull. A stop ends a task at once.
@@ -189,6 +191,8 @@ class TrtcTask:
     stop_at: float | None = None
     volume: int = 100
     tempo: float = 1.0
+    #: Describe reads still answered ``InProgress`` before the media ends (``sim_reads``; None: timed).
+    reads_left: int | None = None
     body: dict[str, Any] = field(default_factory=dict, repr=False)
     #: Refreshed by ``TrtcSim.task()``: Describe's answer now, and why the ingest ended (None: not ended;
     #: ``"broken"``: never ingested).
@@ -219,6 +223,15 @@ class TrtcTask:
             return "broken"
         ended, reason = self.end()
         return reason if now >= ended else None
+
+
+def _media_reads(url: str) -> int | None:
+    """``sim_reads=N`` (N >= 1) from a StreamUrl's query, or None."""
+    values = parse_qs(urlsplit(url).query).get("sim_reads")
+    try:
+        return max(1, int(values[-1])) if values else None
+    except ValueError:
+        return None
 
 
 def _media_seconds(url: str, default: float) -> float:
@@ -397,7 +410,7 @@ class TrtcSim(ServiceSim):
 
     def _plan(self, url: str, body: Mapping[str, Any]) -> tuple[float, str]:
         """How long a StreamUrl is ingested before the task ends on its own, and why."""
-        media = _media_seconds(url, self.media_seconds)
+        media = math.inf if _media_reads(url) is not None else _media_seconds(url, self.media_seconds)
         if "stall" in url:
             idle = body.get("IdleTimeout")
             return media + (self.adaptive_idle_timeout if idle is None else float(idle)), "idle"
@@ -424,6 +437,7 @@ class TrtcSim(ServiceSim):
             broken="broken" in url,
             volume=body.get("Volume", 100),
             tempo=body.get("Tempo", 1.0),
+            reads_left=_media_reads(url),
             body=body,
         )
         self.tasks[task.task_id] = task
@@ -637,7 +651,14 @@ class TrtcSim(ServiceSim):
         if now < self.unknown_until.get(task.task_id, -1.0):
             return {"Status": "Queued"}  # not a documented Status
         self._refresh(task, now)
-        return {"Status": task.status}
+        status = task.status
+        if status == IN_PROGRESS and task.reads_left is not None:
+            task.reads_left -= 1
+            if task.reads_left == 0:  # the media ends now: the next read finds the task gone
+                task.reads_left = None
+                task.play_seconds, task.natural_reason = now - task.play_start - task.paused_total, "media"
+                self._refresh(task, now)
+        return {"Status": status}
 
     def _stop(self, body: dict[str, Any], now: float) -> dict[str, Any]:
         self.stop_calls += 1
@@ -670,6 +691,7 @@ class TrtcSim(ServiceSim):
         if url is not None and url != task.stream_url:  # the new source plays from its start
             task.stream_url = url
             task.play_seconds, task.natural_reason = self._plan(url, task.body)
+            task.reads_left = _media_reads(url)
             task.play_start, task.paused_total = max(now, task.started_at), 0.0
             if task.paused_at is not None:
                 task.paused_at = now
