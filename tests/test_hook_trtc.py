@@ -89,6 +89,7 @@ class Trtc:
         self.answers: dict[str, list[dict[str, Any]]] = {}
         self.sent: list[tuple[str, dict[str, Any], dict[str, str], str]] = []
         self.threads: list[str] = []
+        self.timeouts: list[Any] = []  # what the SDK handed requests as ``timeout``
         mocker.post(url, content=self._reply)
 
     def on(self, action: str, *answers: dict[str, Any]) -> None:
@@ -101,6 +102,7 @@ class Trtc:
         action = request.headers["X-TC-Action"]
         self.sent.append((action, json.loads(request.body), dict(request.headers), request.url))
         self.threads.append(threading.current_thread().name)
+        self.timeouts.append(request.timeout)
         answer = self.answers[action].pop(0)
         if "exc" in answer:
             raise answer["exc"]
@@ -133,6 +135,21 @@ def test_describe_is_signed_by_the_sdk_and_carries_the_sdk_app_id(trtc: Trtc) ->
         "en-US",
     )
     assert headers["Content-Type"] == "application/json" and "X-TC-Timestamp" in headers
+
+
+@pytest.mark.parametrize(
+    ("extra", "timeout"),
+    [({}, (10.0, 60.0)), ({"connect_timeout": 2, "read_timeout": 7.5}, (2.0, 7.5))],
+    ids=["defaults", "set"],
+)
+def test_the_sdk_gets_both_timeouts(
+    trtc: Trtc, monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], timeout: Any
+) -> None:
+    """A host that never accepts the connection fails after connect_timeout, not after read_timeout."""
+    set_conn(monkeypatch, **extra)
+    trtc.on("DescribeStreamIngest", ok(Status="InProgress"))
+    TrtcHook().get_status("task-1")
+    assert trtc.timeouts == [timeout]
 
 
 def test_start_sends_the_documented_body_bounded_by_default(trtc: Trtc) -> None:

@@ -156,8 +156,10 @@ class TrtcHook(AvatarBaseHook):
                 sdk_log = logging.getLogger(SDK_LOGGER)
                 if sdk_log.level == logging.NOTSET:
                     sdk_log.setLevel(logging.INFO)  # its DEBUG lines carry the session token
+                # The SDK hands reqTimeout to requests as is, so a (connect, read) pair keeps both limits.
+                timeouts = (config.connect_timeout, config.read_timeout)
                 http = HttpProfile(
-                    protocol=config.scheme, endpoint=config.endpoint, reqTimeout=config.read_timeout, keepAlive=True
+                    protocol=config.scheme, endpoint=config.endpoint, reqTimeout=timeouts, keepAlive=True
                 )
                 credential = Credential(config.credentials.login, config.credentials.secret, config.session_token)
                 profile = ClientProfile(httpProfile=http, language=config.language)
