@@ -197,6 +197,17 @@ class _Download:
                     self._restart(out, None)  # the next request asks for the whole file again
                     return _Problem("the server answered a different byte range")
                 self.total = total
+            elif status == 416 and self.written:
+                # Nothing left after our offset: a body sent without a length was whole when its
+                # connection broke. Any other size means the file changed: start again.
+                _, total = _content_range(resp)  # "bytes */<size>"
+                if total == self.written:
+                    self.total = total
+                    return None
+                self._restart(out, None)
+                return _Problem(
+                    f"HTTP 416: the file has {total if total is not None else 'an unknown number of'} bytes"
+                )
             else:
                 raise self.fail(f"download of {redact_url(url)} answered HTTP {status}", status)
             self.content_type = resp.headers.get("Content-Type", self.content_type)

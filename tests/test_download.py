@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,50 @@ def test_a_resume_answered_with_another_range_restarts_cleanly(requests_mock: rm
     result = download_file(url, str(tmp_path / "v.mp4"), allow_private_hosts=True)
     assert (tmp_path / "v.mp4").read_bytes() == body and result.bytes == 1024
     assert [r.headers.get("Range") for r in requests_mock.request_history] == [None, "bytes=500-", None]
+
+
+class _BreaksAtTheEnd:
+    """A body sent without a length whose connection is reset after its last byte."""
+
+    closed = False
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def read(self, amt: int = -1) -> bytes:
+        data = self.data.read(amt)
+        if not data:
+            raise ConnectionResetError("connection reset by peer")
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("resume_answer", "ranges"),
+    [
+        # the server has no byte after ours: the first body was whole
+        ({"status_code": 416, "headers": {"Content-Range": "bytes */4096"}}, [None, "bytes=4096-"]),
+        # the file is now larger (or the server does not say): start again from byte 0
+        ({"status_code": 416, "headers": {"Content-Range": "bytes */9999"}}, [None, "bytes=4096-", None]),
+        ({"status_code": 416}, [None, "bytes=4096-", None]),
+    ],
+    ids=["whole", "changed", "unsaid"],
+)
+def test_a_resume_past_the_end_is_complete_only_when_the_size_matches(
+    requests_mock: rm.Mocker, tmp_path: Path, resume_answer: dict[str, Any], ranges: list[str | None]
+) -> None:
+    body = bytes(range(256)) * 16  # 4,096 bytes: whole chunks, so every byte arrives before the reset
+    url = "https://cdn.test/v.mp4"
+    requests_mock.get(url, [{"body": _BreaksAtTheEnd(body)}, resume_answer, {"content": body}])
+    result = download_file(url, str(tmp_path / "v.mp4"), allow_private_hosts=True, chunk_size=1024)
+    assert (tmp_path / "v.mp4").read_bytes() == body and result.sha256 == hashlib.sha256(body).hexdigest()
+    assert [r.headers.get("Range") for r in requests_mock.request_history] == ranges
+    assert _leftovers(tmp_path) == ["v.mp4"]
 
 
 def test_more_bytes_than_announced_fail(requests_mock: rm.Mocker, tmp_path: Path) -> None:
