@@ -151,6 +151,9 @@ def test_both_code_spellings_are_success(code: Any) -> None:
         ("error", "无效的令牌", AvatarAuthError),
         (401, "Unauthorized", AvatarAuthError),
         ("error", "rate limit exceeded", AvatarRateLimitedError),
+        ("error", "Too many requests for this API key, retry later", AvatarRateLimitedError),
+        ("error", "令牌请求过于频繁", AvatarRateLimitedError),
+        ("error", "API key not found", AvatarAuthError),
     ],
 )
 def test_non_success_codes(code: Any, message: str, cls: type[AvatarError]) -> None:

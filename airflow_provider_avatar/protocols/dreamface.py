@@ -57,10 +57,12 @@ _STATES: Mapping[str, TaskState] = {
     "FAILURE": TaskState.FAILED,
 }
 #: Classes a non-success ``code`` or message stands for, first match wins; anything else is transient.
+#: Rate limits come first ("too many requests for this API key" is not a bad key) and keys before
+#: tasks ("API key not found" is not a missing task).
 _MESSAGE_CLASSES: tuple[tuple[re.Pattern[str], type[AvatarError]], ...] = (
-    (re.compile(r"task_not_exist|task not exist|not[ _]found", re.I), AvatarNotFoundError),
-    (re.compile(r"unauthori[sz]ed|invalid (api )?(key|token)|令牌|api key", re.I), AvatarAuthError),
     (re.compile(r"rate.?limit|too many requests|请求过于频繁", re.I), AvatarRateLimitedError),
+    (re.compile(r"unauthori[sz]ed|invalid (api )?(key|token)|令牌|api key", re.I), AvatarAuthError),
+    (re.compile(r"task_not_exist|task not exist|not[ _]found", re.I), AvatarNotFoundError),
 )
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 
