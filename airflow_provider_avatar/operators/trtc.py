@@ -54,7 +54,9 @@ class TrtcStartStreamIngestOperator(BaseOperator):
     :param stream_url: the media: an http(s) video file or an RTMP/HLS/FLV live stream (templated).
     :param user_id: the robot user's id (templated); default derived from dag, run, task and map
         index, so a retry joins as the same user.
-    :param user_sig: the robot's UserSig, if you do not want it generated from the connection.
+    :param user_sig: the robot's UserSig, if you do not want it generated from the connection. Not
+        templated on purpose, like ``private_map_key``: Airflow stores rendered fields in its
+        metadata DB and shows them in the UI, and these are credentials.
     :param room_id_type: 0 (string room id, default) or 1 (integer room id).
     :param repeat_num: times to play the media, 1..1000, or -1 to loop until ``max_duration``/a stop.
     :param max_duration: minutes a looping ingest runs (1..10080; only with ``repeat_num=-1``).
