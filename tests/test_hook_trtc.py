@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 import requests_mock as rm
+import urllib3
 
 from airflow_provider_avatar.clock import use_clock
 from airflow_provider_avatar.exceptions import (
@@ -150,6 +151,39 @@ def test_the_sdk_gets_both_timeouts(
     trtc.on("DescribeStreamIngest", ok(Status="InProgress"))
     TrtcHook().get_status("task-1")
     assert trtc.timeouts == [timeout]
+
+
+class _StallsInTheBody:
+    """An answer whose headers came and whose body times out: the SDK reads it outside its wrapper."""
+
+    closed = False
+
+    def read(self, amt: int = -1) -> bytes:
+        raise urllib3.exceptions.ReadTimeoutError(None, "/", "Read timed out.")  # type: ignore[arg-type]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("action", ["DescribeStreamIngest", "StartStreamIngest"])
+def test_a_body_that_times_out_is_a_network_error_that_may_have_been_sent(action: str) -> None:
+    with rm.Mocker() as mocker:
+        mocker.post(DEFAULT_URL, body=_StallsInTheBody(), headers={"Content-Type": "application/json"})
+        hook = TrtcHook()
+        with pytest.raises(AvatarError) as info:
+            if action == "StartStreamIngest":
+                hook.start_stream_ingest(room_id="1234", stream_url="https://media.example/a.mp4", user_id="robot_1")
+            else:
+                hook.get_status("task-1")
+        sends = mocker.call_count
+    assert "network error talking to the API" in str(info.value), info.value  # not "could not read the answer"
+    if action == "StartStreamIngest":  # it may have started an ingest: sent once, never again
+        assert (type(info.value), sends) == (AvatarSubmitUnknownError, 1)
+    else:  # a read is retried like any transient error
+        assert isinstance(info.value, AvatarTransientError) and sends > 1
 
 
 def test_start_sends_the_documented_body_bounded_by_default(trtc: Trtc) -> None:

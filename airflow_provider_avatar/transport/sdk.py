@@ -80,6 +80,8 @@ def send_once(client: SdkClient, endpoint: Endpoint, spec: RequestSpec) -> bytes
         if isinstance(cause, requests.RequestException) and _never_sent(cause):
             err.sent = False
         raise err from None
+    except requests.RequestException as exc:  # the SDK reads the body outside its own error wrapper
+        raise endpoint.network_error(spec, exc, sent=True) from None
     except Exception as exc:  # the SDK parsing an answer that is not its JSON (KeyError, ValueError...)
         raise AvatarBadResponseError(
             f"the SDK could not read the answer ({type(exc).__name__})",
